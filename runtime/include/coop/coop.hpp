@@ -1,0 +1,32 @@
+// coop.hpp — everything, in the order to read it.
+//
+//   task.hpp         Task<T>: a lazy coroutine; what co_await on it does
+//   loop.hpp         the event loop and the one door every suspension goes through
+//   sleep.hpp        sleep(): the smallest awaitable, the worked example of a Wait
+//   task_handle.hpp  create_task() and TaskHandle<T>: running coroutines side by side
+//   run.hpp          run(): the way in (asyncio.run)
+//   join_all.hpp     waiting for a group of children, and cancelling them together
+//   gather.hpp       gather(): concurrently, results in argument order
+//   wait_for.hpp     wait_for(): a time limit
+//   event.hpp        Event
+//   lock.hpp         Lock
+//   queue.hpp        Queue<T>
+//   trace.hpp        watching the loop: tracing hooks, diagnostics
+//   frame_allocator.hpp  where coroutine frames come from
+//   errors.hpp       CancelledError, TimeoutError, DeadlockError, UsageError
+#pragma once
+
+#include "coop/errors.hpp"
+#include "coop/event.hpp"
+#include "coop/frame_allocator.hpp"
+#include "coop/gather.hpp"
+#include "coop/join_all.hpp"
+#include "coop/lock.hpp"
+#include "coop/loop.hpp"
+#include "coop/queue.hpp"
+#include "coop/run.hpp"
+#include "coop/sleep.hpp"
+#include "coop/task.hpp"
+#include "coop/task_handle.hpp"
+#include "coop/trace.hpp"
+#include "coop/wait_for.hpp"

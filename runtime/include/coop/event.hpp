@@ -1,0 +1,64 @@
+// event.hpp — Event: one task says "now", any number of waiting tasks go (asyncio.Event).
+//
+// An Event is a flag. wait() returns at once while it is set, and otherwise parks the task
+// until set() is called; set() wakes every waiter, in the order they started waiting.
+// clear() lowers the flag again. Nothing here is thread-safe, and nothing needs to be:
+// everything runs on the loop's one thread, between awaits.
+#pragma once
+
+#include <string>
+
+#include "coop/detail/intrusive_list.hpp"
+#include "coop/loop.hpp"
+
+namespace coop {
+
+class Event {
+ public:
+  // The name shows in deadlock reports and traces ("Event 'ready'").
+  explicit Event(std::string name = {}) : name_(std::move(name)) {}
+  Event(const Event&) = delete;  // parked tasks point at it
+  Event& operator=(const Event&) = delete;
+
+  void set() {
+    set_ = true;
+    while (!waiters_.empty()) waiters_.pop_front().release();
+  }
+  void clear() noexcept { set_ = false; }
+  bool is_set() const noexcept { return set_; }
+
+ private:
+  class Waiter final : public detail::Wait, public detail::ListNode {
+   public:
+    explicit Waiter(Event& e) noexcept : Wait(WaitKind::event), event_(e) {}
+    bool await_ready() const noexcept { return event_.set_; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!park(h)) return false;
+      event_.waiters_.push_back(*this);
+      return true;
+    }
+    void await_resume() const { check_cancelled(); }
+    std::string describe() const override {
+      return event_.name_.empty() ? std::string("Event.wait()") : "Event '" + event_.name_ + "'";
+    }
+    void release() noexcept { wake(); }  // already unlinked by set()
+
+   private:
+    bool on_cancel() noexcept override {
+      ListNode::unlink();
+      return true;
+    }
+    Event& event_;
+  };
+
+ public:
+  // Suspend until the event is set (returns at once if it is).
+  [[nodiscard]] Waiter wait() noexcept { return Waiter(*this); }
+
+ private:
+  detail::IntrusiveList<Waiter> waiters_;  // parked tasks, in the order they arrived
+  std::string name_;
+  bool set_ = false;
+};
+
+}  // namespace coop

@@ -1,0 +1,128 @@
+// gather.hpp — run several coroutines concurrently and collect their results.
+//
+// asyncio: `a, b, c = await asyncio.gather(fa(), fb(), fc())`. Every child is scheduled as
+// its own task, so all of them start together and each suspends independently: the total
+// time is that of the longest child, not the sum. Results come back in argument order,
+// whatever order the children finished in.
+//
+// On the first exception (or cancellation) of a child, the other children are cancelled
+// and awaited until they have finished, then that exception is rethrown. asyncio lets the
+// siblings run on; in C++ they may hold references into the caller's frame, which is gone
+// once the exception unwinds it (join_all.hpp). Cancelling the task that awaits gather
+// cancels every child, likewise waiting for them.
+//
+// Children made from Task<T>s are named "Task-<id>", as in asyncio; to name them (for a
+// timeline), create_task them with names and gather the handles.
+#pragma once
+
+#include <tuple>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "coop/join_all.hpp"
+#include "coop/task.hpp"
+#include "coop/task_handle.hpp"
+
+namespace coop {
+namespace detail {
+
+// A void child contributes std::monostate to the tuple.
+template <class T>
+using gather_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+gather_value_t<T> take_gathered(TaskState<T>& s) {
+  if constexpr (std::is_void_v<T>) {
+    s.take_result();
+    return {};
+  } else {
+    return s.take_result();
+  }
+}
+
+template <class T>
+gather_value_t<T> copy_gathered(TaskState<T>& s) {
+  if constexpr (std::is_void_v<T>) {
+    s.copy_result();
+    return {};
+  } else {
+    return s.copy_result();
+  }
+}
+
+// Waits for every handle; rethrows the first failure after the others have finished.
+// (It takes the handles by reference, which is safe only because each caller co_awaits it
+// at once, so the caller's frame, which holds them, outlives it.)
+template <class Handles>
+Task<void> join_children(WaitKind kind, const Handles& handles) {
+  std::vector<TaskBase*> children;
+  children.reserve(std::size(handles));
+  for (const auto& h : handles) children.push_back(&h.state());
+  JoinAll join(kind, std::move(children));
+  co_await join;
+  if (TaskBase* failed = join.first_failure()) std::rethrow_exception(failed->exception());
+}
+
+template <class... Ts>
+Task<void> join_children(WaitKind kind, const std::tuple<TaskHandle<Ts>...>& handles) {
+  JoinAll join(kind, std::apply([](const auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles));
+  co_await join;
+  if (TaskBase* failed = join.first_failure()) std::rethrow_exception(failed->exception());
+}
+
+}  // namespace detail
+
+// gather(fa(), fb(), ...) -> std::tuple of the results (std::monostate for a void child).
+template <class... Ts>
+Task<std::tuple<detail::gather_value_t<Ts>...>> gather(Task<Ts>... tasks) {
+  // Braced initialisation runs left to right: children are scheduled in argument order.
+  std::tuple<TaskHandle<Ts>...> children{create_task(std::move(tasks))...};
+  co_await detail::join_children(WaitKind::gather, children);
+  co_return std::apply(
+      [](auto&... h) { return std::tuple<detail::gather_value_t<Ts>...>{detail::take_gathered(h.state())...}; },
+      children);
+}
+
+// gather(vector of Task<T>) -> std::vector<T>, in the vector's order.
+template <class T>
+  requires(!std::is_void_v<T>)
+Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
+  std::vector<TaskHandle<T>> children;
+  children.reserve(tasks.size());
+  for (Task<T>& t : tasks) children.push_back(create_task(std::move(t)));
+  co_await detail::join_children(WaitKind::gather, children);
+  std::vector<T> results;
+  results.reserve(children.size());
+  for (TaskHandle<T>& h : children) results.push_back(h.state().take_result());
+  co_return results;
+}
+
+// gather(vector of Task<void>): waits for all of them.
+Task<void> gather(std::vector<Task<void>> tasks);
+
+// The same for tasks already scheduled with create_task (for instance to name them).
+// Results are copies: the handles stay usable.
+template <class... Ts>
+  requires(sizeof...(Ts) > 0)
+Task<std::tuple<detail::gather_value_t<Ts>...>> gather(TaskHandle<Ts>... handles) {
+  std::tuple<TaskHandle<Ts>...> children{std::move(handles)...};
+  co_await detail::join_children(WaitKind::gather, children);
+  co_return std::apply(
+      [](auto&... h) { return std::tuple<detail::gather_value_t<Ts>...>{detail::copy_gathered(h.state())...}; },
+      children);
+}
+
+template <class T>
+auto gather(std::vector<TaskHandle<T>> handles)
+    -> Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> {
+  co_await detail::join_children(WaitKind::gather, handles);
+  if constexpr (!std::is_void_v<T>) {
+    std::vector<T> results;
+    results.reserve(handles.size());
+    for (TaskHandle<T>& h : handles) results.push_back(h.state().copy_result());
+    co_return results;
+  }
+}
+
+}  // namespace coop

@@ -1,0 +1,310 @@
+// loop.hpp — the event loop, and the one door every suspension goes through.
+//
+// asyncio's loop, in miniature. The loop owns three things:
+//   * the ready queue: tasks that can run now, in FIFO order;
+//   * the timers: a heap of deadlines, earliest first, equal deadlines in the order set;
+//   * the live tasks: every task that has not finished yet (the loop holds a reference to
+//     each, so a task whose handles were all dropped still runs to the end).
+// One turn of the loop fires the timers that are due, then runs one *step* of each task
+// that was ready at the start of the turn. A step resumes the task's coroutine and lasts
+// until it suspends again or finishes: code between two co_awaits runs without
+// interruption, because nothing else runs on this thread until the step returns.
+//
+// The one suspension mechanism. An awaitable that can make a task wait derives from
+// detail::Wait. In await_suspend it calls park(); when the thing it waits for happens, it
+// calls wake(). Because every wait passes through these two calls, the loop always knows
+// who waits for what: cancellation can abandon any wait, deadlock detection can name every
+// blocked task, and tracing sees every suspension. There is no other way to suspend.
+//
+// Cancellation, in the loop's terms: cancel() on a parked task asks its Wait to abandon
+// the operation (on_cancel) and wakes the task, whose await_resume then throws
+// CancelledError. On a task that is not parked (not started, ready, or running) it is left
+// pending, and delivered by the next park() instead of suspending.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coop/detail/intrusive_list.hpp"
+#include "coop/errors.hpp"
+#include "coop/frame_allocator.hpp"
+#include "coop/trace.hpp"
+
+namespace coop {
+
+// How run() drives the loop.
+struct RunOptions {
+  // Autojump clock (trio's MockClock): when no task is ready, time leaps to the next timer
+  // instead of waiting for it. sleep(3600s) returns at once with now() exactly 3600 s later.
+  bool virtual_time = false;
+  // Warn when one step keeps the loop busy longer than this (real time); 0 turns it off.
+  std::chrono::milliseconds slow_step_warning{100};
+  // At shutdown, how long (loop time) tasks get to finish after being cancelled before
+  // their frames are destroyed. asyncio waits forever; we don't, so a task that ignores
+  // cancellation cannot hang run().
+  std::chrono::milliseconds shutdown_timeout{5000};
+  // Receives every scheduling event (trace.hpp); null for none.
+  Tracer* tracer = nullptr;
+  // Receives warnings; when empty they are printed to stderr as "coop: warning: ...".
+  std::function<void(const Diagnostic&)> on_diagnostic;
+};
+
+// The running loop's clock: virtual under RunOptions::virtual_time, else Clock::now().
+// Throws UsageError when no loop runs on this thread.
+Clock::time_point now();
+
+namespace detail {
+
+class Loop;
+class Wait;
+
+// Notified when a task finishes (gather, wait_for and `co_await handle` use this).
+class DoneObserver : public ListNode {
+ public:
+  virtual void on_done(TaskBase& task) noexcept = 0;
+
+ protected:
+  ~DoneObserver() = default;
+};
+
+// The loop's record of one scheduled task (asyncio.Task without the Future part).
+// TaskState<T> (task_handle.hpp) adds the result.
+class TaskBase : public ListNode, public Pooled {
+ public:
+  TaskBase(std::coroutine_handle<> root, std::string name);
+  TaskBase(const TaskBase&) = delete;
+  TaskBase& operator=(const TaskBase&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+  const std::string& name() const;
+  Outcome outcome() const noexcept { return outcome_; }
+  bool done() const noexcept { return outcome_ != Outcome::pending; }
+  const Wait* waiting_on() const noexcept { return waiting_; }
+  const std::exception_ptr& exception() const noexcept { return exception_; }
+
+  // asyncio Task.cancel(): false when the task has already finished.
+  bool cancel();
+
+  // Tell `observer` when this task finishes (it is unlinked just before).
+  void add_observer(DoneObserver& observer) noexcept { observers_.push_back(observer); }
+
+  // The exception has been looked at; the "never retrieved" report is off.
+  void mark_retrieved() noexcept { retrieved_ = true; }
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+
+ protected:
+  virtual ~TaskBase();
+  // The root coroutine has finished: move its value into the record and return the
+  // exception its body threw (null if it returned). Called once, before the frame goes.
+  virtual std::exception_ptr take_outcome() noexcept = 0;
+  // Forget the value (the task ended cancelled after all).
+  virtual void drop_value() noexcept = 0;
+  std::coroutine_handle<> root_;  // the task's outermost coroutine, until it finishes
+
+ private:
+  friend class Loop;
+  friend class Wait;
+
+  enum class State : std::uint8_t { ready, running, waiting, done };
+
+  std::coroutine_handle<> resume_;             // where the next step continues: the innermost
+                                               // suspended coroutine (the root, at first)
+  Wait* waiting_ = nullptr;                    // what it is parked on, while State::waiting
+  TaskBase* next_ready_ = nullptr;             // the ready queue's link
+  IntrusiveList<DoneObserver> observers_;      // told when it finishes
+  std::exception_ptr exception_;               // how it failed, or the CancelledError
+  mutable std::unique_ptr<std::string> name_;  // made on first use when not given
+  std::uint64_t id_ = 0;
+  std::uint32_t refs_ = 1;                     // the loop's, until it finishes; +1 per handle
+  State state_ = State::ready;
+  Outcome outcome_ = Outcome::pending;
+  bool started_ = false;                       // its first step has begun
+  bool cancel_pending_ = false;                // cancel() arrived while not parked
+  bool cancel_delivered_ = false;              // a CancelledError was thrown into it
+  bool shutdown_cancelled_ = false;            // run() is winding down and cancelled it
+  bool retrieved_ = false;                     // someone looked at its exception
+  bool reported_ = false;                      // its exception was reported as unretrieved
+};
+
+// The base of every awaitable that can make a task wait: the one door to suspension.
+//
+// Protocol for a subclass (see sleep.hpp for the smallest one):
+//   await_suspend(h):  if (!park(h)) return false;   // a pending cancel is delivered here
+//                      ...register (link into a list, set a timer)...; return true;
+//   when it happens:   ...unregister...; wake();
+//   on_cancel():       unregister; return true (or false to wake() later yourself)
+//   await_resume():    check_cancelled(); then produce the result
+//   destructor:        unregister if still registered (a frame can be destroyed while
+//                      parked, when run() abandons a task)
+class Wait {
+ public:
+  explicit Wait(WaitKind kind) noexcept : kind_(kind) {}
+  Wait(const Wait&) = delete;
+  Wait& operator=(const Wait&) = delete;
+
+  WaitKind kind() const noexcept { return kind_; }
+  // A short description for deadlock reports and traces.
+  virtual std::string describe() const;
+
+ protected:
+  ~Wait() = default;
+
+  // The task parked here is being cancelled: abandon the operation. Return true to have
+  // the task woken now (its await_resume throws CancelledError), or false if the wait will
+  // wake it later itself (gather, which first waits for its cancelled children).
+  virtual bool on_cancel() noexcept { return true; }
+
+  // Parks the running task on this wait, to be resumed at `h`. Returns false, and does not
+  // park, when a cancellation is pending: it is delivered at this co_await instead.
+  bool park(std::coroutine_handle<> h);
+  // Makes the parked task ready to run. Call it once, after unregistering.
+  void wake() noexcept;
+  // Whether a task is parked here now.
+  bool parked() const noexcept;
+  // In await_resume: throws CancelledError if the wait was cancelled.
+  void check_cancelled() const;
+  // The task that parked here (null before park()).
+  TaskBase* task() const noexcept { return task_; }
+
+ private:
+  friend class Loop;
+  TaskBase* task_ = nullptr;
+  WaitKind kind_;
+  bool cancelled_ = false;
+};
+
+// An entry in the loop's timer heap. The owner is told when the deadline passes.
+class TimerNode {
+ public:
+  TimerNode() = default;
+  TimerNode(const TimerNode&) = delete;
+  TimerNode& operator=(const TimerNode&) = delete;
+
+  bool scheduled() const noexcept { return heap_index_ != kNotScheduled; }
+  Clock::time_point deadline() const noexcept { return deadline_; }
+
+  virtual void on_timer() noexcept = 0;
+
+ protected:
+  ~TimerNode();
+
+ private:
+  friend class Loop;
+  static constexpr std::size_t kNotScheduled = static_cast<std::size_t>(-1);
+  Clock::time_point deadline_{};
+  std::uint64_t seq_ = 0;                    // order of setting, to break deadline ties FIFO
+  std::size_t heap_index_ = kNotScheduled;  // position in the heap, for O(log n) removal
+};
+
+class Loop {
+ public:
+  explicit Loop(RunOptions options);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // The loop running on this thread; `what` names the caller in the UsageError otherwise.
+  static Loop& current(const char* what);
+  static Loop* current_or_null() noexcept { return current_; }
+
+  Clock::time_point now() const noexcept { return virtual_time_ ? virtual_now_ : Clock::now(); }
+  Clock::time_point start_time() const noexcept { return start_; }
+  TaskBase* running() const noexcept { return running_; }
+  Tracer* tracer() const noexcept { return tracer_; }
+
+  // A new task (refs_ == 1 is the loop's reference): number it, make it live, queue it.
+  void spawn(TaskBase& task);
+  bool cancel(TaskBase& task);
+
+  void add_timer(TimerNode& node, Clock::time_point deadline);
+  void remove_timer(TimerNode& node) noexcept;
+
+  // Sources outside the loop that may still wake a task (thread-pool jobs, sockets). While
+  // any exist, an empty ready queue and no timers is waiting, not a deadlock.
+  void add_external() noexcept { ++external_; }
+  void remove_external() noexcept { --external_; }
+
+  // Runs until `main` finishes, then winds down (shutdown). Throws DeadlockError when main
+  // can never finish, after winding down.
+  void run_main(TaskBase& main);
+
+  void report(Diagnostic::Kind kind, const TaskBase& task, std::string message);
+
+ private:
+  friend class Wait;
+  friend class TaskBase;
+
+  bool park(Wait& wait, std::coroutine_handle<> h);
+  void wake(TaskBase& task) noexcept;
+  void push_ready(TaskBase& task) noexcept;
+  TaskBase* pop_ready() noexcept;
+  bool run_once(Clock::time_point limit);
+  void fire_due_timers();
+  void step(TaskBase& task);
+  void finish(TaskBase& task, Outcome how);
+  void shutdown();
+  void abandon_remaining();
+  void report_unretrieved(TaskBase& task);
+  std::string describe_deadlock() const;
+  static bool earlier(const TimerNode& a, const TimerNode& b) noexcept;
+  void heap_up(std::size_t i) noexcept;
+  void heap_down(std::size_t i) noexcept;
+
+  static inline thread_local Loop* current_ = nullptr;
+
+  RunOptions options_;
+  Tracer* tracer_;                      // options_.tracer, read on every event
+  bool virtual_time_;
+  Clock::time_point start_;             // when run() began, on the loop's clock
+  Clock::time_point virtual_now_;       // the virtual clock's reading
+  TaskBase* running_ = nullptr;         // the task whose step is executing
+  TaskBase* ready_head_ = nullptr;      // the ready queue: FIFO, linked through next_ready_
+  TaskBase* ready_tail_ = nullptr;
+  std::size_t ready_count_ = 0;
+  std::vector<TimerNode*> timers_;      // binary min-heap on (deadline, seq)
+  std::uint64_t timer_seq_ = 0;
+  IntrusiveList<TaskBase> live_;        // unfinished tasks
+  IntrusiveList<TaskBase> failed_;      // finished with an unretrieved exception, still referenced
+  std::uint64_t next_id_ = 1;
+  std::size_t external_ = 0;            // see add_external()
+  std::size_t shutdown_waiting_ = 0;    // tasks cancelled by shutdown that have not finished
+  bool abandoning_ = false;             // destroying frames: wake() does nothing
+  std::int64_t slow_step_ns_;           // options_.slow_step_warning, in ns; 0 = off
+  std::int64_t last_tick_ = 0;          // coarse clock at the end of the previous step
+};
+
+inline bool Wait::park(std::coroutine_handle<> h) { return Loop::current("co_await").park(*this, h); }
+
+inline void Wait::wake() noexcept {
+  if (Loop* loop = Loop::current_or_null()) loop->wake(*task_);
+}
+
+inline bool Wait::parked() const noexcept {
+  return task_ != nullptr && task_->waiting_ == this;
+}
+
+inline void Wait::check_cancelled() const {
+  if (cancelled_) {
+    task_->cancel_delivered_ = true;
+    throw CancelledError();
+  }
+}
+
+inline bool TaskBase::cancel() {
+  if (done()) return false;
+  return Loop::current("cancel()").cancel(*this);
+}
+
+}  // namespace detail
+}  // namespace coop

@@ -1,0 +1,67 @@
+// sleep.hpp — coop::sleep, the smallest awaitable that makes a task wait.
+//
+// asyncio: `await asyncio.sleep(0.5)`. The task parks on a timer; the loop runs other
+// tasks meanwhile and wakes this one when the deadline passes. `sleep(0)` (or any d <= 0)
+// sets no timer: the task goes to the back of the ready queue and runs again on the next
+// turn of the loop, after everything that was already ready — a polite "let others run".
+//
+// Read this file as the worked example of the Wait protocol in loop.hpp.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "coop/loop.hpp"
+
+namespace coop {
+namespace detail {
+
+class SleepAwaiter final : public Wait, public TimerNode {
+ public:
+  explicit SleepAwaiter(Clock::duration d) noexcept
+      : Wait(d > Clock::duration::zero() ? WaitKind::sleep : WaitKind::yield), duration_(d) {}
+  bool await_ready() const noexcept { return false; }  // even sleep(0) gives way once
+
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!park(h)) return false;  // a pending cancellation lands here
+    if (kind() == WaitKind::yield) {
+      wake();  // back of the ready queue: runs next turn
+    } else {
+      Loop& loop = Loop::current("coop::sleep");
+      loop.add_timer(*this, loop.now() + duration_);
+    }
+    return true;
+  }
+
+  void await_resume() const { check_cancelled(); }
+
+  std::string describe() const override {
+    return kind() == WaitKind::yield ? "sleep(0), one loop turn" : "sleep(" + format_duration(duration_) + ")";
+  }
+
+ private:
+  void on_timer() noexcept override { wake(); }
+  bool on_cancel() noexcept override {
+    if (scheduled()) Loop::current_or_null()->remove_timer(*this);  // abandon the timer
+    return true;
+  }
+
+  Clock::duration duration_;
+};
+
+}  // namespace detail
+
+// Suspend the calling task for `d` (on the loop's clock: virtual time leaps ahead).
+[[nodiscard]] inline detail::SleepAwaiter sleep(Clock::duration d) {
+  detail::Loop::current("coop::sleep()");  // a clear error where no loop runs
+  return detail::SleepAwaiter(d);
+}
+
+// The same for fractional durations, e.g. sleep(0.25s) with std::chrono_literals.
+template <class Rep, class Period>
+  requires std::chrono::treat_as_floating_point_v<Rep>
+[[nodiscard]] detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) {
+  return sleep(std::chrono::ceil<Clock::duration>(d));
+}
+
+}  // namespace coop

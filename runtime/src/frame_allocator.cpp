@@ -1,0 +1,154 @@
+// frame_allocator.cpp — size-class free lists carved from large slabs.
+//
+// A request of n bytes is rounded up to a multiple of 16 (the alignment operator new
+// promises) and served from the free list of that size. An empty list is refilled by
+// bumping a pointer through the current 64 KiB slab. Freeing pushes the block back onto
+// its list. Both are a few instructions; nothing is ever searched.
+#include "coop/frame_allocator.hpp"
+
+#include <cstdint>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COOP_POOL_BYPASS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COOP_POOL_BYPASS 1
+#endif
+#endif
+#if defined(COOP_NO_FRAME_POOL)
+#undef COOP_POOL_BYPASS
+#define COOP_POOL_BYPASS 1
+#endif
+
+namespace coop {
+namespace {
+
+constexpr std::size_t kGranule = 16;
+constexpr std::size_t kLargest = 1024;  // bigger requests go to operator new
+constexpr std::size_t kClasses = kLargest / kGranule;
+constexpr std::size_t kSlabBytes = 64 * 1024;
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct Slab {
+  Slab* next;  // slabs are chained so the thread can free them when it ends
+};
+
+// Everything the pool knows, per thread. Trivially destructible and zero-initialised, so
+// it stays usable even after the Releaser below has run at thread exit (a frame freed
+// during static destruction then simply leaks instead of touching freed memory).
+struct Pool {
+  FreeBlock* free[kClasses];
+  Slab* slabs;
+  std::byte* bump;       // next unused byte of the current slab
+  std::byte* bump_end;   // end of the current slab
+  bool released;         // the thread is ending; the slabs are gone
+  FrameStats stats;
+};
+constinit thread_local Pool pool{};
+
+struct Releaser {
+  bool armed = false;
+  ~Releaser() {
+    for (Slab* s = pool.slabs; s != nullptr;) {
+      Slab* next = s->next;
+      ::operator delete(s);
+      s = next;
+    }
+    pool = Pool{};
+    pool.released = true;
+  }
+};
+thread_local Releaser releaser;
+
+std::size_t class_of(std::size_t size) { return (size + kGranule - 1) / kGranule - 1; }
+
+[[maybe_unused]] void* carve(std::size_t rounded) {
+  if (pool.bump == nullptr || static_cast<std::size_t>(pool.bump_end - pool.bump) < rounded) {
+    releaser.armed = true;  // touching the thread_local registers its destructor
+    auto* slab = static_cast<Slab*>(::operator new(kSlabBytes));
+    slab->next = pool.slabs;
+    pool.slabs = slab;
+    // The slab header takes one granule; blocks follow, 16-byte aligned.
+    pool.bump = reinterpret_cast<std::byte*>(slab) + kGranule;
+    pool.bump_end = reinterpret_cast<std::byte*>(slab) + kSlabBytes;
+  }
+  void* p = pool.bump;
+  pool.bump += rounded;
+  return p;
+}
+
+// The pool itself: a block from the free list of its size class, else a fresh one.
+void* take(std::size_t size, bool& recycled) {
+  recycled = false;
+#if COOP_POOL_BYPASS
+  return ::operator new(size);
+#else
+  if (size == 0 || size > kLargest || pool.released) return ::operator new(size);
+  std::size_t c = class_of(size);
+  if (FreeBlock* b = pool.free[c]) {
+    pool.free[c] = b->next;
+    recycled = true;
+    return b;
+  }
+  return carve((c + 1) * kGranule);
+#endif
+}
+
+void give_back(void* p, std::size_t size) noexcept {
+#if COOP_POOL_BYPASS
+  (void)size;
+  ::operator delete(p);  // unsized: Clang 14 has no sized deallocation by default
+#else
+  if (p == nullptr) return;
+  if (size == 0 || size > kLargest) {
+    ::operator delete(p);
+    return;
+  }
+  // At thread exit the slabs are gone; a block freed after that is simply dropped.
+  if (pool.released) return;
+  std::size_t c = class_of(size);
+  auto* b = static_cast<FreeBlock*>(p);
+  b->next = pool.free[c];
+  pool.free[c] = b;
+#endif
+}
+
+}  // namespace
+
+FrameStats frame_stats() noexcept { return pool.stats; }
+
+namespace detail {
+
+void* pool_allocate(std::size_t size) {
+  bool recycled;
+  return take(size, recycled);
+}
+
+void pool_deallocate(void* p, std::size_t size) noexcept { give_back(p, size); }
+
+void* allocate_frame(std::size_t size) {
+  bool recycled;
+  void* p = take(size, recycled);
+  FrameStats& s = pool.stats;
+  ++s.live_frames;
+  ++s.allocations;
+  if (recycled) ++s.recycled;
+  s.live_bytes += size;
+  if (s.live_bytes > s.peak_bytes) s.peak_bytes = s.live_bytes;
+  s.last_frame_size = size;
+  return p;
+}
+
+void deallocate_frame(void* p, std::size_t size) noexcept {
+  FrameStats& s = pool.stats;
+  --s.live_frames;
+  s.live_bytes -= size;
+  give_back(p, size);
+}
+
+}  // namespace detail
+}  // namespace coop

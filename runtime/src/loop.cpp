@@ -1,0 +1,489 @@
+// loop.cpp — the event loop: steps, timers, cancellation, deadlock, shutdown.
+#include "coop/loop.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+#include <time.h>
+
+namespace coop {
+
+Clock::time_point now() { return detail::Loop::current("coop::now()").now(); }
+
+namespace detail {
+namespace {
+
+// The slow-step check reads a clock after every step. steady_clock costs ~30 ns here, as
+// much as a whole task switch, so it uses the kernel's coarse clock (a few ns, ticking
+// every few milliseconds): plenty for a warning whose threshold is 100 ms.
+std::int64_t coarse_now_ns() noexcept {
+#if defined(CLOCK_MONOTONIC_COARSE)
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+#else
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+#endif
+}
+
+bool holds_cancelled_error(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string exception_message(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (const CancelledError& x) {
+    return fmt::format("CancelledError: {}", x.what());
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+std::string format_ms(Clock::duration d) {
+  return fmt::format("{} ms", std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+// ---- TaskBase ------------------------------------------------------------------------
+
+TaskBase::TaskBase(std::coroutine_handle<> root, std::string name) : root_(root), resume_(root) {
+  if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
+}
+
+TaskBase::~TaskBase() {
+  // Dropped while its frame was still alive: only possible for a record that was never
+  // spawned (create_task failed half-way).
+  if (root_) root_.destroy();
+  if (outcome_ == Outcome::failed && !retrieved_ && !reported_) {
+    if (Loop* loop = Loop::current_or_null()) {
+      reported_ = true;
+      loop->report(Diagnostic::Kind::unretrieved_exception, *this,
+                   fmt::format("task '{}' failed and its exception was never retrieved: {}", name(),
+                               exception_message(exception_)));
+    } else {
+      std::fprintf(stderr, "coop: task '%s' failed and its exception was never retrieved: %s\n", name().c_str(),
+                   exception_message(exception_).c_str());
+    }
+  }
+}
+
+const std::string& TaskBase::name() const {
+  if (!name_) name_ = std::make_unique<std::string>(fmt::format("Task-{}", id_));
+  return *name_;
+}
+
+// ---- Wait and TimerNode ---------------------------------------------------------------
+
+std::string Wait::describe() const { return std::string(to_string(kind_)); }
+
+TimerNode::~TimerNode() {
+  if (scheduled())
+    if (Loop* loop = Loop::current_or_null()) loop->remove_timer(*this);
+}
+
+// ---- Loop: setting up ------------------------------------------------------------------
+
+Loop::Loop(RunOptions options)
+    : options_(std::move(options)),
+      tracer_(options_.tracer),
+      virtual_time_(options_.virtual_time),
+      start_(Clock::now()),
+      virtual_now_(start_),
+      slow_step_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(options_.slow_step_warning).count()) {
+  if (current_ != nullptr)
+    throw UsageError(
+        "coop::run() called while a loop is already running on this thread; "
+        "inside a coroutine, co_await the Task (or create_task it) instead");
+  current_ = this;
+}
+
+Loop::~Loop() {
+  // Records still referenced by handles outlive the loop; they must not point into it.
+  while (!failed_.empty()) failed_.pop_front();
+  while (!live_.empty()) live_.pop_front();
+  for (TimerNode* n : timers_) n->heap_index_ = TimerNode::kNotScheduled;
+  current_ = nullptr;
+}
+
+Loop& Loop::current(const char* what) {
+  if (current_ == nullptr)
+    throw UsageError(fmt::format("{} needs a running loop, and none is running on this thread "
+                                 "(call it from a coroutine driven by coop::run)",
+                                 what));
+  return *current_;
+}
+
+void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string message) {
+  Diagnostic d{kind, task.name(), std::move(message)};
+  if (options_.on_diagnostic)
+    options_.on_diagnostic(d);
+  else
+    std::fprintf(stderr, "coop: warning: %s\n", d.message.c_str());
+}
+
+// ---- Loop: the ready queue and the one door to suspension ---------------------------
+
+void Loop::push_ready(TaskBase& t) noexcept {
+  t.next_ready_ = nullptr;
+  if (ready_tail_ != nullptr)
+    ready_tail_->next_ready_ = &t;
+  else
+    ready_head_ = &t;
+  ready_tail_ = &t;
+  ++ready_count_;
+}
+
+TaskBase* Loop::pop_ready() noexcept {
+  TaskBase* t = ready_head_;
+  ready_head_ = t->next_ready_;
+  if (ready_head_ == nullptr) ready_tail_ = nullptr;
+  --ready_count_;
+  return t;
+}
+
+void Loop::spawn(TaskBase& t) {
+  t.id_ = next_id_++;
+  live_.push_back(t);
+  push_ready(t);
+  if (tracer_) {
+    if (running_ != nullptr) {
+      TaskInfo parent(*running_);
+      tracer_->task_spawned(TaskInfo(t), &parent);
+    } else {
+      tracer_->task_spawned(TaskInfo(t), nullptr);
+    }
+  }
+}
+
+bool Loop::park(Wait& w, std::coroutine_handle<> h) {
+  TaskBase* t = running_;
+  if (t == nullptr) throw UsageError("a coop awaitable was awaited outside a task run by coop::run");
+  w.task_ = t;
+  if (t->cancel_pending_) {
+    // cancel() arrived while the task was running or ready: deliver it at this co_await.
+    t->cancel_pending_ = false;
+    w.cancelled_ = true;
+    if (w.on_cancel()) return false;  // resume at once; await_resume throws CancelledError
+    // The wait finishes the cancellation itself (gather draining its children): park.
+  }
+  t->resume_ = h;
+  t->waiting_ = &w;
+  t->state_ = TaskBase::State::waiting;
+  if (tracer_) tracer_->task_suspended(TaskInfo(*t), WaitInfo(w));
+  return true;
+}
+
+void Loop::wake(TaskBase& t) noexcept {
+  if (abandoning_ || t.state_ != TaskBase::State::waiting) return;
+  t.waiting_ = nullptr;
+  t.state_ = TaskBase::State::ready;
+  push_ready(t);
+  if (tracer_) tracer_->task_woken(TaskInfo(t));
+}
+
+bool Loop::cancel(TaskBase& t) {
+  if (t.done()) return false;
+  if (tracer_) tracer_->cancel_requested(TaskInfo(t));
+  if (t.state_ == TaskBase::State::waiting) {
+    Wait& w = *t.waiting_;
+    if (!w.cancelled_) {
+      w.cancelled_ = true;
+      if (w.on_cancel()) wake(t);
+    }
+  } else {
+    t.cancel_pending_ = true;  // not started, ready or running: the next park() delivers it
+  }
+  return true;
+}
+
+// ---- Loop: timers ------------------------------------------------------------------------
+// A binary min-heap of TimerNode pointers ordered by (deadline, seq). Each node knows its
+// index, so a cancelled sleep is removed in O(log n) instead of lingering until it fires.
+
+bool Loop::earlier(const TimerNode& a, const TimerNode& b) noexcept {
+  return a.deadline_ < b.deadline_ || (a.deadline_ == b.deadline_ && a.seq_ < b.seq_);
+}
+
+void Loop::heap_up(std::size_t i) noexcept {
+  TimerNode* n = timers_[i];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    TimerNode* p = timers_[parent];
+    if (!earlier(*n, *p)) break;
+    timers_[i] = p;
+    p->heap_index_ = i;
+    i = parent;
+  }
+  timers_[i] = n;
+  n->heap_index_ = i;
+}
+
+void Loop::heap_down(std::size_t i) noexcept {
+  TimerNode* n = timers_[i];
+  const std::size_t size = timers_.size();
+  for (;;) {
+    std::size_t child = 2 * i + 1;
+    if (child >= size) break;
+    TimerNode* c = timers_[child];
+    if (child + 1 < size) {
+      TimerNode* r = timers_[child + 1];
+      if (earlier(*r, *c)) {
+        ++child;
+        c = r;
+      }
+    }
+    if (!earlier(*c, *n)) break;
+    timers_[i] = c;
+    c->heap_index_ = i;
+    i = child;
+  }
+  timers_[i] = n;
+  n->heap_index_ = i;
+}
+
+void Loop::add_timer(TimerNode& node, Clock::time_point deadline) {
+  node.deadline_ = deadline;
+  node.seq_ = timer_seq_++;
+  timers_.push_back(&node);
+  heap_up(timers_.size() - 1);
+}
+
+void Loop::remove_timer(TimerNode& node) noexcept {
+  if (!node.scheduled()) return;
+  std::size_t i = node.heap_index_;
+  node.heap_index_ = TimerNode::kNotScheduled;
+  TimerNode* last = timers_.back();
+  timers_.pop_back();
+  if (last == &node) return;
+  timers_[i] = last;
+  last->heap_index_ = i;
+  heap_down(i);
+  heap_up(last->heap_index_);
+}
+
+void Loop::fire_due_timers() {
+  if (timers_.empty()) return;
+  const Clock::time_point t = now();
+  while (!timers_.empty() && timers_.front()->deadline_ <= t) {
+    TimerNode* n = timers_.front();
+    remove_timer(*n);
+    n->on_timer();
+  }
+}
+
+// ---- Loop: turns and steps -------------------------------------------------------------
+
+// One turn: fire due timers, then run one step of each task that was ready at the start
+// of the turn (tasks readied during the turn wait for the next one; that is what makes
+// sleep(0) "one loop turn"). When nothing is ready, first wait for the next timer: leap to
+// it under virtual time, sleep until it otherwise. Returns false when nothing can ever run
+// again, or the next timer lies beyond `limit`.
+bool Loop::run_once(Clock::time_point limit) {
+  if (ready_count_ == 0) {
+    if (timers_.empty()) {
+      // Simplification, labelled: with no poller yet, an external source (thread pool,
+      // socket) is waited for by napping; the I/O issue replaces this with the poller.
+      if (external_ == 0) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      Clock::time_point next = timers_.front()->deadline_;
+      if (next > limit) return false;
+      if (virtual_time_)
+        virtual_now_ = std::max(virtual_now_, next);
+      else
+        std::this_thread::sleep_until(next);
+    }
+  }
+  fire_due_timers();
+  std::size_t n = ready_count_;
+  if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
+  while (n-- > 0) step(*pop_ready());
+  return true;
+}
+
+void Loop::step(TaskBase& t) {
+  if (!t.started_ && t.cancel_pending_) {
+    // Cancelled before it ever ran: its body never starts (asyncio does the same).
+    t.exception_ = std::make_exception_ptr(CancelledError());
+    t.root_.destroy();
+    t.root_ = {};
+    finish(t, Outcome::cancelled);
+    return;
+  }
+  t.started_ = true;
+  t.state_ = TaskBase::State::running;
+  running_ = &t;
+  if (tracer_) tracer_->step_began(TaskInfo(t));
+  t.resume_.resume();
+  running_ = nullptr;
+  if (tracer_) tracer_->step_ended(TaskInfo(t));
+
+  if (slow_step_ns_ > 0) {
+    std::int64_t tick = coarse_now_ns();
+    if (tick - last_tick_ > slow_step_ns_)
+      report(Diagnostic::Kind::slow_step, t,
+             fmt::format("task '{}' blocked the loop for {} in one step (slow_step_warning is {}); "
+                         "no other task could run meanwhile",
+                         t.name(), format_ms(std::chrono::nanoseconds(tick - last_tick_)),
+                         format_ms(options_.slow_step_warning)));
+    last_tick_ = tick;
+  }
+
+  if (t.root_.done()) {
+    // The body ended: take its value or exception out of the frame, then free the frame.
+    t.exception_ = t.take_outcome();
+    t.root_.destroy();
+    t.root_ = {};
+    Outcome how = Outcome::returned;
+    if (t.exception_) {
+      how = holds_cancelled_error(t.exception_) ? Outcome::cancelled : Outcome::failed;
+    } else if (t.cancel_pending_) {
+      // Cancelled while running, and it returned before reaching another co_await: the
+      // cancellation was never delivered, so the task ends cancelled (asyncio agrees).
+      how = Outcome::cancelled;
+      t.exception_ = std::make_exception_ptr(CancelledError());
+    }
+    if (how == Outcome::returned && t.cancel_delivered_)
+      report(Diagnostic::Kind::swallowed_cancellation, t,
+             fmt::format("task '{}' was cancelled but returned normally: it caught CancelledError and did "
+                         "not re-throw it, so whoever cancelled it believes it stopped. Clean up, then re-throw",
+                         t.name()));
+    if (how != Outcome::returned) t.drop_value();
+    finish(t, how);
+  } else if (t.state_ == TaskBase::State::running) {
+    throw UsageError(fmt::format(
+        "task '{}' suspended on an awaitable that does not go through coop's loop, so nothing "
+        "will ever resume it; awaitables must derive from coop::detail::Wait",
+        t.name()));
+  }
+}
+
+void Loop::finish(TaskBase& t, Outcome how) {
+  t.outcome_ = how;
+  t.state_ = TaskBase::State::done;
+  t.cancel_pending_ = false;
+  t.waiting_ = nullptr;
+  static_cast<ListNode&>(t).unlink();  // off the live list
+  if (t.shutdown_cancelled_) --shutdown_waiting_;
+  if (tracer_) tracer_->task_finished(TaskInfo(t), how);
+  while (!t.observers_.empty()) t.observers_.pop_front().on_done(t);
+  if (how == Outcome::failed && !t.retrieved_) failed_.push_back(t);  // reported if never looked at
+  t.release();  // the loop's reference
+}
+
+// ---- Loop: running main, deadlock, shutdown --------------------------------------------
+
+void Loop::run_main(TaskBase& main) {
+  main.mark_retrieved();  // run() hands main's outcome to its caller, exception included
+  std::exception_ptr error;
+  std::string deadlock;
+  try {
+    while (!main.done()) {
+      if (!run_once(Clock::time_point::max())) {
+        deadlock = describe_deadlock();
+        break;
+      }
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  shutdown();
+  if (error) std::rethrow_exception(error);
+  if (!deadlock.empty()) throw DeadlockError(deadlock);
+}
+
+std::string Loop::describe_deadlock() const {
+  std::string s =
+      "deadlock: the main task can never finish. No task is ready, no timer is set, and nothing "
+      "outside the loop can wake a task. Blocked:";
+  const_cast<IntrusiveList<TaskBase>&>(live_).for_each([&](TaskBase& t) {
+    s += fmt::format("\n  task '{}' waits on {}", t.name(),
+                     t.waiting_ != nullptr ? t.waiting_->describe() : std::string("nothing coop knows of"));
+  });
+  return s;
+}
+
+// asyncio.run's ending, with a time limit: cancel every task still alive and run the loop
+// until they have finished (cleanup code may await). Tasks spawned meanwhile are cancelled
+// in the next round. Whatever is left when nothing can run any more, or the
+// shutdown_timeout has passed, is abandoned: its frame destroyed, with a warning.
+void Loop::shutdown() {
+  const Clock::time_point limit = now() + options_.shutdown_timeout;
+  bool stuck = false;
+  while (!live_.empty() && !stuck) {
+    live_.for_each([&](TaskBase& t) {
+      if (!t.shutdown_cancelled_) {
+        t.shutdown_cancelled_ = true;
+        ++shutdown_waiting_;
+        cancel(t);
+      }
+    });
+    while (shutdown_waiting_ > 0) {
+      if (now() >= limit || !run_once(limit)) {
+        stuck = true;
+        break;
+      }
+    }
+  }
+  abandon_remaining();
+  failed_.for_each([&](TaskBase& t) { report_unretrieved(t); });
+  while (!failed_.empty()) failed_.pop_front();
+}
+
+void Loop::report_unretrieved(TaskBase& t) {
+  if (t.retrieved_ || t.reported_) return;
+  t.reported_ = true;
+  report(Diagnostic::Kind::unretrieved_exception, t,
+         fmt::format("task '{}' failed and its exception was never retrieved: {}", t.name(),
+                     exception_message(t.exception_)));
+}
+
+void Loop::abandon_remaining() {
+  if (live_.empty()) return;
+  std::vector<TaskBase*> left;
+  live_.for_each([&](TaskBase& t) { left.push_back(&t); });
+  for (TaskBase* t : left)
+    report(Diagnostic::Kind::abandoned, *t,
+           fmt::format("task '{}' did not finish after being cancelled at shutdown (waiting on {}); "
+                       "its frame was destroyed",
+                       t->name(), t->waiting_ != nullptr ? t->waiting_->describe() : std::string("nothing")));
+  // Destroying frames runs destructors, which unregister waits and drop handles. Nothing
+  // may be woken meanwhile, and the ready queue is forgotten, not walked.
+  abandoning_ = true;
+  ready_head_ = ready_tail_ = nullptr;
+  ready_count_ = 0;
+  for (TaskBase* t : left) {
+    t->add_ref();  // keep the record while frames' destructors drop handles to it
+    t->outcome_ = Outcome::abandoned;  // done(): a cancel() from a destructor is a no-op
+    t->state_ = TaskBase::State::done;
+    t->waiting_ = nullptr;  // its Wait is about to be destroyed with the frame
+  }
+  for (TaskBase* t : left) {
+    if (t->root_) {
+      t->root_.destroy();
+      t->root_ = {};
+    }
+    t->exception_ = std::make_exception_ptr(CancelledError("abandoned at shutdown"));
+    t->drop_value();
+  }
+  for (TaskBase* t : left) {
+    finish(*t, Outcome::abandoned);
+    t->release();
+  }
+  abandoning_ = false;
+}
+
+}  // namespace detail
+}  // namespace coop

@@ -1,0 +1,44 @@
+// support.hpp — what the runtime tests share.
+//
+// Timing rules are checked under virtual time, so they are exact: `elapsed()` after
+// `co_await sleep(300ms)` is exactly 300 ms, never "about". Diagnostics are captured, not
+// printed, so a test can assert that a warning was (or was not) given.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <coop/coop.hpp>
+#include <string>
+#include <vector>
+
+namespace coop::testing {
+
+using namespace std::chrono_literals;
+
+// Run options for a test: virtual time, diagnostics collected into `sink`.
+inline RunOptions virtual_options(std::vector<Diagnostic>* sink = nullptr, Tracer* tracer = nullptr) {
+  RunOptions o;
+  o.virtual_time = true;
+  o.tracer = tracer;
+  if (sink != nullptr) o.on_diagnostic = [sink](const Diagnostic& d) { sink->push_back(d); };
+  else o.on_diagnostic = [](const Diagnostic& d) { FAIL("unexpected diagnostic: ", d.message); };
+  return o;
+}
+
+// Run `main` under virtual time; any diagnostic fails the test unless `sink` collects them.
+template <class T>
+T run_virtual(Task<T> main, std::vector<Diagnostic>* sink = nullptr, Tracer* tracer = nullptr) {
+  return run(std::move(main), virtual_options(sink, tracer));
+}
+
+// Loop time since run() began (exact under virtual time).
+inline Clock::duration elapsed() { return now() - detail::Loop::current("elapsed()").start_time(); }
+
+// How many diagnostics of one kind were given.
+inline std::size_t count(const std::vector<Diagnostic>& ds, Diagnostic::Kind kind) {
+  std::size_t n = 0;
+  for (const auto& d : ds) n += d.kind == kind ? 1 : 0;
+  return n;
+}
+
+}  // namespace coop::testing
