@@ -1,0 +1,91 @@
+# coop — the front door. Two commands are all a student needs:
+#
+#   make run     build (installing what is missing), then run the first lesson
+#   make test    build, then run every test
+#
+# Everything else is listed by `make help`. The build lives in build/ (CMake underneath;
+# build/compile_commands.json is there for your editor).
+
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+GENERATOR  := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
+# WERROR=1 turns warnings into errors (CI sets it).
+CMAKE_ARGS += $(if $(filter 1 ON on yes,$(WERROR)),-DCOOP_WERROR=ON,)
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all build run lesson test bench deps check-asan check-tsan check-clang check-O0 clean help
+
+all: build
+
+help:
+	@echo "coop — make targets"
+	@echo "  make run            build, then run the first lesson"
+	@echo "  make test           build, then run every test"
+	@echo "  make lesson N=3     run lesson 03"
+	@echo "  make bench          run the benchmarks (optimised build in build-bench/)"
+	@echo "  make deps           install what the build needs (apt-get; prints the brew line on macOS)"
+	@echo "  make check-asan     runtime tests with AddressSanitizer + UBSan, at -O0 (build-asan/)"
+	@echo "  make check-clang    runtime tests built with Clang 14 at -O0 (build-clang/)"
+	@echo "  make check-O0       runtime tests built with GCC at -O0 (build-O0/)"
+	@echo "  make clean          remove the build directories"
+
+# ---- setting up --------------------------------------------------------------------------
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP):
+	@sh .ci/install-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+# Configure once; CMake re-runs itself when a CMakeLists.txt changes.
+$(BUILD)/CMakeCache.txt: | $(DEPS_STAMP)
+	@cmake -S . -B $(BUILD) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_COMPILER="$$(sh .ci/install-deps.sh --compiler)" $(CMAKE_ARGS) >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# ---- for students ---------------------------------------------------------------------------
+
+run: build
+	@if [ -x $(BUILD)/lessons/lesson01 ]; then $(BUILD)/lessons/lesson01 $(ARGS); \
+	 else $(BUILD)/lessons/demo $(ARGS); fi
+
+lesson: build
+	@case "$(N)" in [1-9]|0[1-9]) ;; *) echo "make lesson: N must be a lesson number from 1 to 9 (got '$(N)'), e.g. make lesson N=3" >&2; exit 2;; esac; \
+	 bin=$(BUILD)/lessons/lesson0$$(expr "$(N)" : '0*\([1-9]\)'); \
+	 if [ ! -x $$bin ]; then echo "make lesson: lesson $(N) is not written yet" >&2; exit 2; fi; \
+	 $$bin $(ARGS)
+
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# ---- for developers -------------------------------------------------------------------------
+
+# Benchmarks are only meaningful optimised, so they get their own Release tree.
+bench: $(DEPS_STAMP)
+	@cmake -S . -B build-bench -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_CXX_COMPILER="$$(sh .ci/install-deps.sh --compiler)" $(CMAKE_ARGS) >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target coop_bench
+	@build-bench/bench/coop_bench $(ARGS)
+
+# Runtime tests in other configurations (CI runs these). Each has its own build tree.
+define runtime_check
+	@cmake -S . -B $(1) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=$(2) $(3) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(1) -j $(JOBS)
+	@ctest --test-dir $(1) --output-on-failure -j $(JOBS) -L runtime
+endef
+
+check-asan: $(DEPS_STAMP)
+	$(call runtime_check,build-asan,$$(sh .ci/install-deps.sh --compiler),-DCOOP_SANITIZE=address$(,)undefined)
+check-clang: $(DEPS_STAMP)
+	$(call runtime_check,build-clang,$$(command -v clang++-14 || echo clang++),)
+check-O0: $(DEPS_STAMP)
+	$(call runtime_check,build-O0,$$(sh .ci/install-deps.sh --compiler),)
+
+clean:
+	rm -rf $(BUILD) build-bench build-asan build-tsan build-clang build-O0
+
+, := ,
