@@ -6,8 +6,13 @@ namespace coop {
 Task<void> gather(std::vector<Task<void>> tasks) {
   std::vector<TaskHandle<void>> children;
   children.reserve(tasks.size());
-  for (Task<void>& t : tasks) children.push_back(create_task(std::move(t)));
-  co_await detail::join_children(WaitKind::gather, children);
+  detail::JoinAll join(WaitKind::gather, tasks.size());
+  for (Task<void>& t : tasks) {
+    children.push_back(create_task(std::move(t)));
+    join.add(children.back().state());
+  }
+  co_await join;
+  join.rethrow_first_failure();
 }
 
 }  // namespace coop

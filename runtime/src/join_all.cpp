@@ -5,19 +5,20 @@
 
 namespace coop::detail {
 
-JoinAll::JoinAll(WaitKind kind, std::vector<TaskBase*> children, std::optional<Clock::time_point> deadline)
-    : Wait(kind),
-      children_(std::move(children)),
-      watches_(std::make_unique<Watch[]>(children_.size())),
-      deadline_(deadline),
-      remaining_(children_.size()) {
-  for (std::size_t i = 0; i < children_.size(); ++i) {
-    watches_[i].owner = this;
-    if (children_[i]->done())
-      child_done(*children_[i]);
-    else
-      children_[i]->add_observer(watches_[i]);
-  }
+JoinAll::JoinAll(WaitKind kind, std::size_t capacity, std::optional<Clock::time_point> deadline)
+    : Wait(kind), watches_(std::make_unique<Watch[]>(capacity)), capacity_(capacity), deadline_(deadline) {}
+
+void JoinAll::add(TaskBase& child) {
+  if (size_ == capacity_) throw UsageError("JoinAll: more children than its capacity");
+  Watch& w = watches_[size_++];
+  w.owner = this;
+  w.child = &child;
+  ++remaining_;
+  if (child.done())
+    child_done(child);
+  else
+    child.add_observer(w);
+  if (stopping_ && !child.done()) child.cancel();  // the group already failed: no new work
 }
 
 bool JoinAll::await_suspend(std::coroutine_handle<> h) {
@@ -47,8 +48,8 @@ void JoinAll::child_done(TaskBase& child) noexcept {
 void JoinAll::stop_children() noexcept {
   stopping_ = true;
   if (scheduled()) Loop::current_or_null()->remove_timer(*this);
-  for (TaskBase* c : children_)
-    if (!c->done()) c->cancel();
+  for (std::size_t i = 0; i < size_; ++i)
+    if (!watches_[i].child->done()) watches_[i].child->cancel();
 }
 
 void JoinAll::on_timer() noexcept {
@@ -62,12 +63,12 @@ bool JoinAll::on_cancel() noexcept {
 }
 
 std::string JoinAll::describe() const {
-  if (kind() == WaitKind::wait_for && children_.size() == 1)
-    return fmt::format("wait_for task '{}'{}", children_[0]->name(), stopping_ ? " (cancelling it)" : "");
+  if (kind() == WaitKind::wait_for && size_ == 1)
+    return fmt::format("wait_for task '{}'{}", watches_[0].child->name(), stopping_ ? " (cancelling it)" : "");
   std::string names;
-  for (TaskBase* c : children_)
-    if (!c->done()) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", c->name());
-  return fmt::format("gather of {} tasks, {} still running ({}){}", children_.size(), remaining_, names,
+  for (std::size_t i = 0; i < size_; ++i)
+    if (!watches_[i].child->done()) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", watches_[i].child->name());
+  return fmt::format("gather of {} tasks, {} still running ({}){}", size_, remaining_, names,
                      stopping_ ? ", being cancelled" : "");
 }
 

@@ -117,12 +117,10 @@ Loop::~Loop() {
   current_ = nullptr;
 }
 
-Loop& Loop::current(const char* what) {
-  if (current_ == nullptr)
-    throw UsageError(fmt::format("{} needs a running loop, and none is running on this thread "
-                                 "(call it from a coroutine driven by coop::run)",
-                                 what));
-  return *current_;
+void Loop::no_loop(const char* what) {
+  throw UsageError(fmt::format("{} needs a running loop, and none is running on this thread "
+                               "(call it from a coroutine driven by coop::run)",
+                               what));
 }
 
 void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string message) {
@@ -133,25 +131,7 @@ void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string messa
     std::fprintf(stderr, "coop: warning: %s\n", d.message.c_str());
 }
 
-// ---- Loop: the ready queue and the one door to suspension ---------------------------
-
-void Loop::push_ready(TaskBase& t) noexcept {
-  t.next_ready_ = nullptr;
-  if (ready_tail_ != nullptr)
-    ready_tail_->next_ready_ = &t;
-  else
-    ready_head_ = &t;
-  ready_tail_ = &t;
-  ++ready_count_;
-}
-
-TaskBase* Loop::pop_ready() noexcept {
-  TaskBase* t = ready_head_;
-  ready_head_ = t->next_ready_;
-  if (ready_head_ == nullptr) ready_tail_ = nullptr;
-  --ready_count_;
-  return t;
-}
+// ---- Loop: spawning and cancelling (park, wake and the ready queue are in loop.hpp) ----
 
 void Loop::spawn(TaskBase& t) {
   t.id_ = next_id_++;
@@ -165,32 +145,6 @@ void Loop::spawn(TaskBase& t) {
       tracer_->task_spawned(TaskInfo(t), nullptr);
     }
   }
-}
-
-bool Loop::park(Wait& w, std::coroutine_handle<> h) {
-  TaskBase* t = running_;
-  if (t == nullptr) throw UsageError("a coop awaitable was awaited outside a task run by coop::run");
-  w.task_ = t;
-  if (t->cancel_pending_) {
-    // cancel() arrived while the task was running or ready: deliver it at this co_await.
-    t->cancel_pending_ = false;
-    w.cancelled_ = true;
-    if (w.on_cancel()) return false;  // resume at once; await_resume throws CancelledError
-    // The wait finishes the cancellation itself (gather draining its children): park.
-  }
-  t->resume_ = h;
-  t->waiting_ = &w;
-  t->state_ = TaskBase::State::waiting;
-  if (tracer_) tracer_->task_suspended(TaskInfo(*t), WaitInfo(w));
-  return true;
-}
-
-void Loop::wake(TaskBase& t) noexcept {
-  if (abandoning_ || t.state_ != TaskBase::State::waiting) return;
-  t.waiting_ = nullptr;
-  t.state_ = TaskBase::State::ready;
-  push_ready(t);
-  if (tracer_) tracer_->task_woken(TaskInfo(t));
 }
 
 bool Loop::cancel(TaskBase& t) {
@@ -300,15 +254,19 @@ bool Loop::run_once(Clock::time_point limit) {
     } else {
       Clock::time_point next = timers_.front()->deadline_;
       if (next > limit) return false;
-      if (virtual_time_)
+      if (virtual_time_) {
         virtual_now_ = std::max(virtual_now_, next);
-      else
+      } else {
         std::this_thread::sleep_until(next);
+      }
     }
+    // The loop idled: the next step's time starts now, not at the end of the last step.
+    // (Otherwise each step is timed from the end of the previous one: one clock read per
+    // step instead of two.)
+    if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
   }
   fire_due_timers();
   std::size_t n = ready_count_;
-  if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
   while (n-- > 0) step(*pop_ready());
   return true;
 }
@@ -389,6 +347,7 @@ void Loop::run_main(TaskBase& main) {
   main.mark_retrieved();  // run() hands main's outcome to its caller, exception included
   std::exception_ptr error;
   std::string deadlock;
+  last_tick_ = coarse_now_ns();
   try {
     while (!main.done()) {
       if (!run_once(Clock::time_point::max())) {

@@ -51,26 +51,6 @@ gather_value_t<T> copy_gathered(TaskState<T>& s) {
   }
 }
 
-// Waits for every handle; rethrows the first failure after the others have finished.
-// (It takes the handles by reference, which is safe only because each caller co_awaits it
-// at once, so the caller's frame, which holds them, outlives it.)
-template <class Handles>
-Task<void> join_children(WaitKind kind, const Handles& handles) {
-  std::vector<TaskBase*> children;
-  children.reserve(std::size(handles));
-  for (const auto& h : handles) children.push_back(&h.state());
-  JoinAll join(kind, std::move(children));
-  co_await join;
-  if (TaskBase* failed = join.first_failure()) std::rethrow_exception(failed->exception());
-}
-
-template <class... Ts>
-Task<void> join_children(WaitKind kind, const std::tuple<TaskHandle<Ts>...>& handles) {
-  JoinAll join(kind, std::apply([](const auto&... h) { return std::vector<TaskBase*>{&h.state()...}; }, handles));
-  co_await join;
-  if (TaskBase* failed = join.first_failure()) std::rethrow_exception(failed->exception());
-}
-
 }  // namespace detail
 
 // gather(fa(), fb(), ...) -> std::tuple of the results (std::monostate for a void child).
@@ -78,7 +58,10 @@ template <class... Ts>
 Task<std::tuple<detail::gather_value_t<Ts>...>> gather(Task<Ts>... tasks) {
   // Braced initialisation runs left to right: children are scheduled in argument order.
   std::tuple<TaskHandle<Ts>...> children{create_task(std::move(tasks))...};
-  co_await detail::join_children(WaitKind::gather, children);
+  detail::JoinAll join(WaitKind::gather, sizeof...(Ts));
+  std::apply([&](auto&... h) { (join.add(h.state()), ...); }, children);
+  co_await join;  // every child has finished (or been cancelled and finished)
+  join.rethrow_first_failure();
   co_return std::apply(
       [](auto&... h) { return std::tuple<detail::gather_value_t<Ts>...>{detail::take_gathered(h.state())...}; },
       children);
@@ -90,11 +73,19 @@ template <class T>
 Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
   std::vector<TaskHandle<T>> children;
   children.reserve(tasks.size());
-  for (Task<T>& t : tasks) children.push_back(create_task(std::move(t)));
-  co_await detail::join_children(WaitKind::gather, children);
+  detail::JoinAll join(WaitKind::gather, tasks.size());
+  for (Task<T>& t : tasks) {
+    children.push_back(create_task(std::move(t)));
+    join.add(children.back().state());
+  }
+  co_await join;
+  join.rethrow_first_failure();
   std::vector<T> results;
   results.reserve(children.size());
-  for (TaskHandle<T>& h : children) results.push_back(h.state().take_result());
+  for (TaskHandle<T>& h : children) {
+    results.push_back(h.state().take_result());
+    h = {};  // done with the record: free it while it is in the cache
+  }
   co_return results;
 }
 
@@ -107,7 +98,10 @@ template <class... Ts>
   requires(sizeof...(Ts) > 0)
 Task<std::tuple<detail::gather_value_t<Ts>...>> gather(TaskHandle<Ts>... handles) {
   std::tuple<TaskHandle<Ts>...> children{std::move(handles)...};
-  co_await detail::join_children(WaitKind::gather, children);
+  detail::JoinAll join(WaitKind::gather, sizeof...(Ts));
+  std::apply([&](auto&... h) { (join.add(h.state()), ...); }, children);
+  co_await join;
+  join.rethrow_first_failure();
   co_return std::apply(
       [](auto&... h) { return std::tuple<detail::gather_value_t<Ts>...>{detail::copy_gathered(h.state())...}; },
       children);
@@ -116,7 +110,10 @@ Task<std::tuple<detail::gather_value_t<Ts>...>> gather(TaskHandle<Ts>... handles
 template <class T>
 auto gather(std::vector<TaskHandle<T>> handles)
     -> Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> {
-  co_await detail::join_children(WaitKind::gather, handles);
+  detail::JoinAll join(WaitKind::gather, handles.size());
+  for (TaskHandle<T>& h : handles) join.add(h.state());
+  co_await join;
+  join.rethrow_first_failure();
   if constexpr (!std::is_void_v<T>) {
     std::vector<T> results;
     results.reserve(handles.size());

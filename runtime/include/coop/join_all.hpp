@@ -14,7 +14,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "coop/loop.hpp"
 
@@ -22,8 +21,13 @@ namespace coop::detail {
 
 class JoinAll final : public Wait, private TimerNode {
  public:
-  // Watches `children`; with a deadline, gives up on them when it passes (timed_out()).
-  JoinAll(WaitKind kind, std::vector<TaskBase*> children, std::optional<Clock::time_point> deadline = {});
+  // A group of up to `capacity` children; with a deadline, the group gives up on them when
+  // it passes (timed_out()).
+  JoinAll(WaitKind kind, std::size_t capacity, std::optional<Clock::time_point> deadline = {});
+
+  // Watch one more child (at most `capacity`). gather adds each child as it creates it, while
+  // the child's record is still in the cache.
+  void add(TaskBase& child);
 
   bool await_ready() const noexcept { return remaining_ == 0; }
   bool await_suspend(std::coroutine_handle<> h);
@@ -32,6 +36,10 @@ class JoinAll final : public Wait, private TimerNode {
 
   // The child whose failure (exception or cancellation) ended the group early, if any.
   TaskBase* first_failure() const noexcept { return first_failure_; }
+  // Rethrows first_failure()'s exception, if there was one.
+  void rethrow_first_failure() const {
+    if (first_failure_ != nullptr) std::rethrow_exception(first_failure_->exception());
+  }
   bool timed_out() const noexcept { return timed_out_; }
 
   std::string describe() const override;
@@ -39,7 +47,8 @@ class JoinAll final : public Wait, private TimerNode {
  private:
   struct Watch final : DoneObserver {
     JoinAll* owner = nullptr;
-    void on_done(TaskBase& child) noexcept override { owner->child_done(child); }
+    TaskBase* child = nullptr;
+    void on_done(TaskBase& done) noexcept override { owner->child_done(done); }
   };
 
   void child_done(TaskBase& child) noexcept;
@@ -47,8 +56,9 @@ class JoinAll final : public Wait, private TimerNode {
   void on_timer() noexcept override;
   bool on_cancel() noexcept override;
 
-  std::vector<TaskBase*> children_;
   std::unique_ptr<Watch[]> watches_;  // one per child: told when it finishes
+  std::size_t capacity_;
+  std::size_t size_ = 0;              // children added
   std::optional<Clock::time_point> deadline_;
   std::size_t remaining_ = 0;         // children not finished yet
   TaskBase* first_failure_ = nullptr;

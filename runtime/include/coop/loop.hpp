@@ -215,7 +215,10 @@ class Loop {
   Loop& operator=(const Loop&) = delete;
 
   // The loop running on this thread; `what` names the caller in the UsageError otherwise.
-  static Loop& current(const char* what);
+  static Loop& current(const char* what) {
+    if (current_ == nullptr) no_loop(what);
+    return *current_;
+  }
   static Loop* current_or_null() noexcept { return current_; }
 
   Clock::time_point now() const noexcept { return virtual_time_ ? virtual_now_ : Clock::now(); }
@@ -245,6 +248,7 @@ class Loop {
   friend class Wait;
   friend class TaskBase;
 
+  [[noreturn]] static void no_loop(const char* what);
   bool park(Wait& wait, std::coroutine_handle<> h);
   void wake(TaskBase& task) noexcept;
   void push_ready(TaskBase& task) noexcept;
@@ -283,6 +287,52 @@ class Loop {
   std::int64_t slow_step_ns_;           // options_.slow_step_warning, in ns; 0 = off
   std::int64_t last_tick_ = 0;          // coarse clock at the end of the previous step
 };
+
+// ---- the hot path, inline: parking, waking and the ready queue ---------------------------
+
+inline void Loop::push_ready(TaskBase& t) noexcept {
+  t.next_ready_ = nullptr;
+  if (ready_tail_ != nullptr)
+    ready_tail_->next_ready_ = &t;
+  else
+    ready_head_ = &t;
+  ready_tail_ = &t;
+  ++ready_count_;
+}
+
+inline TaskBase* Loop::pop_ready() noexcept {
+  TaskBase* t = ready_head_;
+  ready_head_ = t->next_ready_;
+  if (ready_head_ == nullptr) ready_tail_ = nullptr;
+  --ready_count_;
+  return t;
+}
+
+inline bool Loop::park(Wait& w, std::coroutine_handle<> h) {
+  TaskBase* t = running_;
+  if (t == nullptr) throw UsageError("a coop awaitable was awaited outside a task run by coop::run");
+  w.task_ = t;
+  if (t->cancel_pending_) {
+    // cancel() arrived while the task was running or ready: deliver it at this co_await.
+    t->cancel_pending_ = false;
+    w.cancelled_ = true;
+    if (w.on_cancel()) return false;  // resume at once; await_resume throws CancelledError
+    // The wait finishes the cancellation itself (gather draining its children): park.
+  }
+  t->resume_ = h;
+  t->waiting_ = &w;
+  t->state_ = TaskBase::State::waiting;
+  if (tracer_) tracer_->task_suspended(TaskInfo(*t), WaitInfo(w));
+  return true;
+}
+
+inline void Loop::wake(TaskBase& t) noexcept {
+  if (abandoning_ || t.state_ != TaskBase::State::waiting) return;
+  t.waiting_ = nullptr;
+  t.state_ = TaskBase::State::ready;
+  push_ready(t);
+  if (tracer_) tracer_->task_woken(TaskInfo(t));
+}
 
 inline bool Wait::park(std::coroutine_handle<> h) { return Loop::current("co_await").park(*this, h); }
 
