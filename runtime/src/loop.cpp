@@ -378,8 +378,13 @@ std::string Loop::describe_deadlock() const {
 // until they have finished (cleanup code may await). Tasks spawned meanwhile are cancelled
 // in the next round. Whatever is left when nothing can run any more, or the
 // shutdown_timeout has passed, is abandoned: its frame destroyed, with a warning.
+//
+// The limit is on the loop's clock, and also on the real clock: under virtual time the
+// clock stands still while any task is ready, so a task that swallows its cancellation
+// and keeps yielding (sleep(0) in a loop) would otherwise never let the limit arrive.
 void Loop::shutdown() {
   const Clock::time_point limit = now() + options_.shutdown_timeout;
+  const Clock::time_point real_limit = Clock::now() + options_.shutdown_timeout;
   bool stuck = false;
   while (!live_.empty() && !stuck) {
     live_.for_each([&](TaskBase& t) {
@@ -390,7 +395,7 @@ void Loop::shutdown() {
       }
     });
     while (shutdown_waiting_ > 0) {
-      if (now() >= limit || !run_once(limit)) {
+      if (now() >= limit || Clock::now() >= real_limit || !run_once(limit)) {
         stuck = true;
         break;
       }

@@ -46,9 +46,10 @@ struct RunOptions {
   bool virtual_time = false;
   // Warn when one step keeps the loop busy longer than this (real time); 0 turns it off.
   std::chrono::milliseconds slow_step_warning{100};
-  // At shutdown, how long (loop time) tasks get to finish after being cancelled before
-  // their frames are destroyed. asyncio waits forever; we don't, so a task that ignores
-  // cancellation cannot hang run().
+  // At shutdown, how long tasks get to finish after being cancelled before their frames
+  // are destroyed (on the loop's clock, and on the real one too, since virtual time stands
+  // still while tasks keep running). asyncio waits forever; we don't, so a task that
+  // ignores cancellation cannot hang run().
   std::chrono::milliseconds shutdown_timeout{5000};
   // Receives every scheduling event (trace.hpp); null for none.
   Tracer* tracer = nullptr;
