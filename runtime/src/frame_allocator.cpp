@@ -64,7 +64,7 @@ struct Releaser {
 };
 thread_local Releaser releaser;
 
-std::size_t class_of(std::size_t size) { return (size + kGranule - 1) / kGranule - 1; }
+[[maybe_unused]] std::size_t class_of(std::size_t size) { return (size + kGranule - 1) / kGranule - 1; }
 
 [[maybe_unused]] void* carve(std::size_t rounded) {
   if (pool.bump == nullptr || static_cast<std::size_t>(pool.bump_end - pool.bump) < rounded) {
