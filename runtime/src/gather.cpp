@@ -4,6 +4,7 @@
 namespace coop {
 
 Task<void> gather(std::vector<Task<void>> tasks) {
+  for (const Task<void>& t : tasks) detail::require_runnable(t, "gather");  // all or nothing
   std::vector<TaskHandle<void>> children;
   children.reserve(tasks.size());
   detail::JoinAll join(WaitKind::gather, tasks.size());

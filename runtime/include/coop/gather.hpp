@@ -56,6 +56,7 @@ gather_value_t<T> copy_gathered(TaskState<T>& s) {
 // gather(fa(), fb(), ...) -> std::tuple of the results (std::monostate for a void child).
 template <class... Ts>
 Task<std::tuple<detail::gather_value_t<Ts>...>> gather(Task<Ts>... tasks) {
+  (detail::require_runnable(tasks, "gather"), ...);  // all or nothing: see task.hpp
   // Braced initialisation runs left to right: children are scheduled in argument order.
   std::tuple<TaskHandle<Ts>...> children{create_task(std::move(tasks))...};
   detail::JoinAll join(WaitKind::gather, sizeof...(Ts));
@@ -71,6 +72,7 @@ Task<std::tuple<detail::gather_value_t<Ts>...>> gather(Task<Ts>... tasks) {
 template <class T>
   requires(!std::is_void_v<T>)
 Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
+  for (const Task<T>& t : tasks) detail::require_runnable(t, "gather");  // all or nothing
   std::vector<TaskHandle<T>> children;
   children.reserve(tasks.size());
   detail::JoinAll join(WaitKind::gather, tasks.size());

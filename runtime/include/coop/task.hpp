@@ -102,6 +102,12 @@ class Promise<void> : public PromiseBase {
 template <class T>
 class TaskState;
 
+// Throws UsageError unless `task` can still run (not empty, never driven). gather checks
+// every child with it before scheduling any, so a bad argument cannot leave the children
+// already scheduled running on without a parent.
+template <class T>
+void require_runnable(const Task<T>& task, const char* what);
+
 }  // namespace detail
 
 // A lazy coroutine returning T. Move-only; destroying it destroys the coroutine's frame.
@@ -137,6 +143,7 @@ class [[nodiscard]] Task {
   friend class detail::Promise<T>;
   template <class U>
   friend class detail::TaskState;
+  friend void detail::require_runnable<T>(const Task<T>&, const char*);
 
   explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
@@ -192,6 +199,10 @@ Task<T> Promise<T>::get_return_object() noexcept {
 }
 inline Task<void> Promise<void>::get_return_object() noexcept {
   return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+template <class T>
+void require_runnable(const Task<T>& task, const char* what) {
+  Task<T>::check_runnable(task.handle_, what);
 }
 }  // namespace detail
 
