@@ -58,7 +58,7 @@ std::string format_ms(Clock::duration d) {
 
 // ---- TaskBase ------------------------------------------------------------------------
 
-TaskBase::TaskBase(std::coroutine_handle<> root, std::string name) : root_(root), resume_(root) {
+TaskBase::TaskBase(std::coroutine_handle<> root, std::string&& name) : root_(root), resume_(root) {
   if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
 }
 
@@ -230,11 +230,14 @@ void Loop::remove_timer(TimerNode& node) noexcept {
 void Loop::fire_due_timers() {
   if (timers_.empty()) return;
   const Clock::time_point t = now();
-  while (!timers_.empty() && timers_.front()->deadline_ <= t) {
+  if (timers_.front()->deadline_ > t) return;
+  do {
     TimerNode* n = timers_.front();
     remove_timer(*n);
     n->on_timer();
-  }
+  } while (!timers_.empty() && timers_.front()->deadline_ <= t);
+  // Firing many timers is the loop's own work: don't charge it to the next task's step.
+  if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
 }
 
 // ---- Loop: turns and steps -------------------------------------------------------------

@@ -79,7 +79,7 @@ class DoneObserver : public ListNode {
 // TaskState<T> (task_handle.hpp) adds the result.
 class TaskBase : public ListNode, public Pooled {
  public:
-  TaskBase(std::coroutine_handle<> root, std::string name);
+  TaskBase(std::coroutine_handle<> root, std::string&& name);
   TaskBase(const TaskBase&) = delete;
   TaskBase& operator=(const TaskBase&) = delete;
 
