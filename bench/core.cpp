@@ -1,0 +1,643 @@
+// core.cpp — what coop's core operations cost: a task, a switch, a parked task, a timer.
+//
+// Five workloads, each printed as one line per figure (bench/README.md says what each one
+// measures, how, and why the comparison with asyncio is fair):
+//
+//   spawn      spawn + complete + gather of 100,000 trivial tasks       ns per task
+//   pingpong   two tasks handing the turn back and forth through Events  ns per switch
+//   suspended  100,000 tasks parked on one Event at once                 bytes per task
+//   timers     1,000,000 timers set and fired                            s total, ns per timer
+//   sleeping   1,000,000 tasks sleeping 100 ms concurrently              s, peak MB
+//
+// Timed workloads run once to warm up (frame pool, malloc, caches), then --repeat times;
+// the median is reported. Memory workloads run in a fresh process each time (this program
+// re-executed), so memory freed by earlier work cannot hide the growth they measure.
+//
+// Coroutines here are free functions taking their arguments as parameters: a lambda
+// coroutine's captures live in the closure, which is often a temporary that dies at the
+// first suspension.
+#include <CLI/CLI.hpp>
+#include <coop/coop.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+using coop::Event;
+using coop::RunOptions;
+using coop::Task;
+using Stopwatch = std::chrono::steady_clock;
+
+// ---- How this binary was built ------------------------------------------------------------
+
+#if defined(__OPTIMIZE__)
+constexpr bool kOptimized = true;
+#else
+constexpr bool kOptimized = false;
+#endif
+
+#if !defined(COOP_BENCH_BUILD_TYPE)
+#define COOP_BENCH_BUILD_TYPE ""
+#endif
+#if !defined(COOP_BENCH_SANITIZE)
+#define COOP_BENCH_SANITIZE ""
+#endif
+
+// The sanitizers compiled in, or "" for none.
+std::string sanitizers() {
+  std::string s = COOP_BENCH_SANITIZE;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  if (s.empty()) s = "address or thread";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+  if (s.empty()) s = "yes";
+#endif
+#endif
+  return s;
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return fmt::format("clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+  return fmt::format("gcc {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+  return "unknown compiler";
+#endif
+}
+
+// ---- Reading our own memory use (Linux) -------------------------------------------------
+
+// A "Name:   1234 kB" field of /proc/self/status, in bytes; nullopt if absent.
+std::optional<double> status_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t len = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, len, field) == 0 && line.size() > len && line[len] == ':')
+      return std::strtod(line.c_str() + len + 1, nullptr) * 1024.0;
+  }
+  return std::nullopt;
+}
+
+// Anonymous resident memory (heap, stacks): what frames and task records occupy. Falls back
+// to all resident memory on kernels without RssAnon.
+double rss_anon() {
+  if (auto v = status_bytes("RssAnon")) return *v;
+  if (auto v = status_bytes("VmRSS")) return *v;
+  throw std::runtime_error("cannot read resident memory from /proc/self/status");
+}
+
+double rss_total() {
+  if (auto v = status_bytes("VmRSS")) return *v;
+  throw std::runtime_error("cannot read VmRSS from /proc/self/status");
+}
+
+double rss_peak() {
+  if (auto v = status_bytes("VmHWM")) return *v;
+  throw std::runtime_error("cannot read VmHWM from /proc/self/status");
+}
+
+double seconds_since(Stopwatch::time_point t0) {
+  return std::chrono::duration<double>(Stopwatch::now() - t0).count();
+}
+
+// Times a run that never idles, and notes how much of a CPU the process got meanwhile: on a
+// busy machine (other processes competing for the cores) wall time is inflated, and the
+// figure says so instead of passing off the noise as coop's cost.
+double g_cpu_share = 1.0;  // the lowest CPU share seen since reset_cpu_share()
+
+void reset_cpu_share() { g_cpu_share = 1.0; }
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+class Timing {
+ public:
+  // Wall seconds since construction.
+  double stop() {
+    const double wall = seconds_since(wall0_);
+    const double cpu = process_cpu_seconds() - cpu0_;
+    if (wall > 0) g_cpu_share = std::min(g_cpu_share, cpu / wall);
+    return wall;
+  }
+
+ private:
+  Stopwatch::time_point wall0_ = Stopwatch::now();
+  double cpu0_ = process_cpu_seconds();
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2.0;
+}
+
+// ---- Sizes and settings ----------------------------------------------------------------
+
+struct Settings {
+  std::int64_t spawn_tasks = 100'000;
+  std::int64_t switches = 1'000'000;
+  std::int64_t suspended_tasks = 100'000;
+  std::int64_t timer_tasks = 1'000;      // tasks taking turns at the timers
+  std::int64_t timers = 1'000'000;       // in all, timer_tasks x (timers / timer_tasks)
+  std::int64_t sleeping_tasks = 1'000'000;
+  std::chrono::milliseconds sleep_for = 100ms;
+  int repeat_light = 5;  // repetitions of the cheap workloads
+  int repeat_heavy = 3;  // and of the million-task one
+  bool quick = false;
+
+  void make_quick() {
+    quick = true;
+    spawn_tasks /= 10;
+    switches /= 10;
+    suspended_tasks /= 10;
+    timer_tasks /= 10;
+    timers /= 10;
+    sleeping_tasks /= 10;
+    repeat_light = repeat_heavy = 1;
+  }
+};
+
+// Diagnostics are collected, not printed from inside a timed run, and shown after it.
+struct DiagnosticSink {
+  std::size_t count = 0;
+  std::vector<std::string> first;  // the first few messages
+};
+
+RunOptions make_options(DiagnosticSink& sink, bool slow_step_check) {
+  RunOptions o;  // real time, default slow-step warning: as a program would run
+  if (!slow_step_check) o.slow_step_warning = 0ms;
+  o.on_diagnostic = [&sink](const coop::Diagnostic& d) {
+    if (sink.count++ < 3) sink.first.push_back(d.message);
+  };
+  return o;
+}
+
+void report_diagnostics(const char* workload, const DiagnosticSink& sink) {
+  if (sink.count == 0) return;
+  fmt::print(stderr, "coop_bench: note: {}: the loop gave {} diagnostic(s){}\n", workload, sink.count,
+             sink.count > sink.first.size() ? ", the first:" : ":");
+  for (const std::string& m : sink.first) fmt::print(stderr, "  {}\n", m);
+}
+
+// ---- 1. spawn + complete + gather ------------------------------------------------------
+// gather(vector of 100k Task<int>) of coroutines that return at once: per task, one frame
+// allocated, one task record, one loop step, one completion reported to gather, one result
+// moved out. Timed around run(), so it includes making the Tasks and the loop itself.
+
+Task<int> trivial(int i) { co_return i; }
+
+Task<std::int64_t> spawn_gather_main(std::int64_t n) {
+  std::vector<Task<int>> tasks;
+  tasks.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) tasks.push_back(trivial(static_cast<int>(i)));
+  std::vector<int> results = co_await coop::gather(std::move(tasks));
+  std::int64_t sum = 0;
+  for (int r : results) sum += r;
+  co_return sum;
+}
+
+// Nanoseconds per task of one run.
+double spawn_once(std::int64_t n, bool slow_step_check) {
+  DiagnosticSink sink;
+  Timing timing;
+  std::int64_t sum = coop::run(spawn_gather_main(n), make_options(sink, slow_step_check));
+  double s = timing.stop();
+  if (sum != n * (n - 1) / 2) throw std::runtime_error("spawn+gather: wrong results");
+  report_diagnostics("spawn+gather", sink);
+  return s * 1e9 / static_cast<double>(n);
+}
+
+// ---- 2. ping-pong through Events -------------------------------------------------------
+// Two tasks take turns: each waits for its Event, lowers it, raises the other's. Every turn
+// is one switch: the running task parks on its Event, goes back to the loop, and the loop
+// resumes the other task.
+
+Task<void> player(Event& my_turn, Event& their_turn, std::int64_t rounds) {
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await my_turn.wait();
+    my_turn.clear();
+    their_turn.set();
+  }
+}
+
+Task<void> pingpong_main(std::int64_t rounds) {
+  Event ping("ping");
+  Event pong("pong");
+  ping.set();  // the first player starts
+  co_await coop::gather(player(ping, pong, rounds), player(pong, ping, rounds));
+}
+
+// Nanoseconds per switch of one run (two switches per round).
+double pingpong_once(std::int64_t switches, bool slow_step_check) {
+  DiagnosticSink sink;
+  const std::int64_t rounds = switches / 2;
+  Timing timing;
+  coop::run(pingpong_main(rounds), make_options(sink, slow_step_check));
+  double s = timing.stop();
+  report_diagnostics("pingpong", sink);
+  return s * 1e9 / static_cast<double>(2 * rounds);
+}
+
+// ---- 3. many suspended tasks (in a fresh process) --------------------------------------
+// n tasks created with create_task (handles dropped: the loop owns them) each park on the
+// same Event. Once all are parked, resident memory has grown by n x (frame + task record):
+// that is what a waiting task costs. Then the Event is set and all of them finish.
+
+Task<void> parked(Event& go, std::int64_t& remaining) {
+  co_await go.wait();
+  --remaining;
+}
+
+struct SuspendedResult {
+  double rss_per_task = 0;    // resident memory growth / n
+  double frame_per_task = 0;  // coroutine frame bytes (frame_stats) / n
+  double frames_per_task = 0; // frames / n: 1 if the count is right
+};
+
+Task<SuspendedResult> suspended_main(std::int64_t n) {
+  Event go("go");
+  std::int64_t remaining = n;
+  const double rss0 = rss_anon();
+  const coop::FrameStats f0 = coop::frame_stats();
+  for (std::int64_t i = 0; i < n; ++i) (void)coop::create_task(parked(go, remaining));
+  co_await coop::sleep(0ns);  // one loop turn: every task has run to its wait() and parked
+  const double rss1 = rss_anon();
+  const coop::FrameStats f1 = coop::frame_stats();
+  go.set();
+  while (remaining > 0) co_await coop::sleep(0ns);
+  const double dn = static_cast<double>(n);
+  co_return SuspendedResult{(rss1 - rss0) / dn, static_cast<double>(f1.live_bytes - f0.live_bytes) / dn,
+                            static_cast<double>(f1.live_frames - f0.live_frames) / dn};
+}
+
+// In the child process: prints "key=value" pairs on one line.
+int child_suspended(std::int64_t n) {
+  DiagnosticSink sink;
+  SuspendedResult r = coop::run(suspended_main(n), make_options(sink, true));
+  report_diagnostics("suspended", sink);
+  fmt::print("rss_per_task={} frame_per_task={} frames_per_task={} record={}\n", r.rss_per_task, r.frame_per_task,
+             r.frames_per_task, sizeof(coop::detail::TaskState<void>));
+  return 0;
+}
+
+// ---- 4. timers set and fired ------------------------------------------------------------
+// 1,000 tasks each sleep 1,000 times for 1 ns: a million timers, each pushed on the loop's
+// heap (with up to 1,000 others pending), found due, popped, and its task woken and
+// resumed. 1 ns deadlines are due by the time the loop looks, so the loop never sleeps in
+// the kernel: this measures the runtime's timer path, not the OS's sleep granularity.
+
+Task<void> sleeper(std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i) co_await coop::sleep(1ns);
+}
+
+Task<void> timers_main(std::int64_t tasks, std::int64_t per_task) {
+  std::vector<Task<void>> sleepers;
+  sleepers.reserve(static_cast<std::size_t>(tasks));
+  for (std::int64_t i = 0; i < tasks; ++i) sleepers.push_back(sleeper(per_task));
+  co_await coop::gather(std::move(sleepers));
+}
+
+// Seconds for one run.
+double timers_once(std::int64_t tasks, std::int64_t per_task, bool slow_step_check) {
+  DiagnosticSink sink;
+  Timing timing;
+  coop::run(timers_main(tasks, per_task), make_options(sink, slow_step_check));
+  double s = timing.stop();
+  report_diagnostics("timers", sink);
+  return s;
+}
+
+// ---- 5. a million concurrently sleeping tasks (in a fresh process) ----------------------
+// asyncio.gather(*(asyncio.sleep(0.1) for _ in range(1_000_000))), in coop: gather a
+// million Tasks that each sleep 100 ms. Time from before run() to its return; peak memory
+// is the growth of the high-water mark of resident memory (VmHWM).
+
+Task<void> nap(coop::Clock::duration d) { co_await coop::sleep(d); }
+
+Task<void> sleeping_main(std::int64_t n, coop::Clock::duration d) {
+  std::vector<Task<void>> naps;
+  naps.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) naps.push_back(nap(d));
+  co_await coop::gather(std::move(naps));
+}
+
+int child_sleeping(std::int64_t n, std::chrono::milliseconds d) {
+  DiagnosticSink sink;
+  const double rss0 = rss_total();
+  auto t0 = Stopwatch::now();
+  coop::run(sleeping_main(n, d), make_options(sink, true));
+  const double cold = seconds_since(t0);
+  const double peak = rss_peak() - rss0;
+  const double frame_peak = static_cast<double>(coop::frame_stats().peak_bytes);
+  // Again in the same process: memory is now recycled, not faulted in fresh.
+  t0 = Stopwatch::now();
+  coop::run(sleeping_main(n, d), make_options(sink, true));
+  const double warm = seconds_since(t0);
+  report_diagnostics("sleeping", sink);
+  fmt::print("cold_s={} warm_s={} peak_bytes={} frame_peak_bytes={}\n", cold, warm, peak, frame_peak);
+  return 0;
+}
+
+// Runs this program again as `coop_bench --child ARGS...`, and parses the key=value pairs
+// it prints. A fresh process (fork + exec, not fork alone: a forked child inherits the
+// parent's free lists and resident pages) starts with no recycled memory to hide growth.
+std::map<std::string, double> run_child(const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe() failed");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork() failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    static char self[] = "coop_bench";
+    static char child[] = "--child";
+    argv.push_back(self);
+    argv.push_back(child);
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t k; (k = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(k));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(fmt::format("the child process for '{}' failed", args.empty() ? "" : args[0]));
+  std::map<std::string, double> kv;
+  std::size_t pos = 0;
+  while (pos < out.size()) {
+    std::size_t end = out.find_first_of(" \n", pos);
+    if (end == std::string::npos) end = out.size();
+    std::string item = out.substr(pos, end - pos);
+    if (auto eq = item.find('='); eq != std::string::npos)
+      kv[item.substr(0, eq)] = std::strtod(item.c_str() + eq + 1, nullptr);
+    pos = end + 1;
+  }
+  return kv;
+}
+
+double need(const std::map<std::string, double>& kv, const char* key) {
+  auto it = kv.find(key);
+  if (it == kv.end()) throw std::runtime_error(fmt::format("the child process did not report '{}'", key));
+  return it->second;
+}
+
+// ---- Printing -----------------------------------------------------------------------------
+
+// Below this share of a CPU during a timed run, the figure is marked as measured on a busy
+// machine.
+constexpr double kBusyShare = 0.9;
+
+struct Figure {
+  std::string name;        // e.g. "spawn+gather"
+  std::int64_t n = 0;      // workload size
+  std::string n_unit;      // "tasks", "switches", ...
+  double value = 0;        // the median
+  std::string unit;        // "ns/task", ...
+  int precision = 1;
+  std::optional<double> target;  // value must be <= target (or < when strict)
+  bool strict = false;
+  std::vector<double> samples;   // every repetition
+  std::string note;              // e.g. "coroutine frames only (frame_stats)"
+  std::optional<double> cpu_share;  // timed in-process: the lowest share of a CPU we got
+
+  bool missed() const { return target && (strict ? !(value < *target) : !(value <= *target)); }
+};
+
+std::string json_escape(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      r += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+      continue;
+    }
+    r += c;
+  }
+  return r;
+}
+
+void print_figure(const Figure& f, bool json) {
+  if (json) {
+    std::string samples;
+    for (double v : f.samples) samples += fmt::format("{}{}", samples.empty() ? "" : ",", v);
+    std::string target = f.target ? fmt::format("{}", *f.target) : "null";
+    fmt::print(
+        "{{\"name\":\"{}\",\"n\":{},\"n_unit\":\"{}\",\"value\":{},\"unit\":\"{}\",\"target\":{},"
+        "\"target_op\":\"{}\",\"missed\":{},\"repetitions\":{},\"samples\":[{}],\"optimized\":{},"
+        "\"sanitizers\":\"{}\",\"cpu_share\":{},\"note\":\"{}\"}}\n",
+        json_escape(f.name), f.n, f.n_unit, f.value, f.unit, target, f.strict ? "<" : "<=",
+        f.missed() ? "true" : "false", f.samples.size(), samples, kOptimized ? "true" : "false",
+        json_escape(sanitizers()), f.cpu_share ? fmt::format("{:.3f}", *f.cpu_share) : "null", json_escape(f.note));
+  } else {
+    std::string tail;
+    if (f.target) tail = fmt::format("(target {} {})", f.strict ? "<" : "<=", *f.target);
+    if (f.missed()) tail += "  MISSED";
+    std::string note = f.note;
+    if (f.cpu_share && *f.cpu_share < kBusyShare)
+      note += fmt::format("{}BUSY MACHINE: got {:.0f}% of a CPU", note.empty() ? "" : "; ", *f.cpu_share * 100);
+    if (!note.empty()) tail += (tail.empty() ? "" : "  ") + ("[" + note + "]");
+    std::string median = "1 run";
+    if (f.samples.size() > 1)
+      median = fmt::format("median of {}, min {:.{}f}", f.samples.size(), *std::min_element(f.samples.begin(), f.samples.end()),
+                           f.precision);
+    fmt::print("{:<22}{:>8} {:<9}{:>10.{}f} {:<9} {:<24} {}\n", f.name, f.n, f.n_unit, f.value, f.precision, f.unit,
+               median, tail);
+  }
+  std::fflush(stdout);
+}
+
+// ---- The workloads, measured ----------------------------------------------------------
+
+std::vector<double> repeat_timed(int reps, const auto& once) {
+  (void)once();  // warm-up: frame pool, malloc's arenas, caches, page tables
+  reset_cpu_share();
+  std::vector<double> v;
+  for (int i = 0; i < reps; ++i) v.push_back(once());
+  return v;
+}
+
+// The timed workloads run twice: as a program runs (the default RunOptions, slow-step
+// check on; this one is held to the target) and with the check off, to show its cost.
+constexpr const char* kNoCheck = "slow_step_warning = 0";
+
+void bench_spawn(const Settings& s, bool json) {
+  for (bool check : {true, false}) {
+    auto v = repeat_timed(s.repeat_light, [&] { return spawn_once(s.spawn_tasks, check); });
+    print_figure({check ? "spawn+gather" : "spawn+gather/nocheck", s.spawn_tasks, "tasks", median(v), "ns/task", 1,
+                  check ? std::optional(150.0) : std::nullopt, false, v, check ? "" : kNoCheck, g_cpu_share},
+                 json);
+  }
+}
+
+void bench_pingpong(const Settings& s, bool json) {
+  for (bool check : {true, false}) {
+    auto v = repeat_timed(s.repeat_light, [&] { return pingpong_once(s.switches, check); });
+    print_figure({check ? "pingpong" : "pingpong/nocheck", s.switches, "switches", median(v), "ns/switch", 1,
+                  check ? std::optional(30.0) : std::nullopt, false, v, check ? "" : kNoCheck, g_cpu_share},
+                 json);
+  }
+}
+
+void bench_suspended(const Settings& s, bool json) {
+  std::vector<double> rss, frame, count;
+  double record = 0;
+  for (int i = 0; i < s.repeat_light; ++i) {
+    auto kv = run_child({"suspended", std::to_string(s.suspended_tasks)});
+    rss.push_back(need(kv, "rss_per_task"));
+    frame.push_back(need(kv, "frame_per_task"));
+    count.push_back(need(kv, "frames_per_task"));
+    record = need(kv, "record");
+  }
+  if (median(count) < 0.99 || median(count) > 1.01)
+    throw std::runtime_error(fmt::format("suspended: expected one live frame per task, got {}", median(count)));
+  print_figure({"suspended", s.suspended_tasks, "tasks", median(rss), "B/task", 0, 256.0, false, rss,
+                "resident memory growth", {}},
+               json);
+  print_figure({"suspended-frame", s.suspended_tasks, "tasks", median(frame), "B/frame", 0, {}, false, frame,
+                fmt::format("frame_stats; task record is {} B more", record), {}},
+               json);
+}
+
+void bench_timers(const Settings& s, bool json) {
+  const std::int64_t per_task = s.timers / s.timer_tasks;
+  const std::int64_t n = per_task * s.timer_tasks;
+  const std::string note = fmt::format("{} tasks x {} sleep(1ns)", s.timer_tasks, per_task);
+  for (bool check : {true, false}) {
+    auto v = repeat_timed(s.repeat_light, [&] { return timers_once(s.timer_tasks, per_task, check); });
+    std::vector<double> ns;
+    for (double x : v) ns.push_back(x * 1e9 / static_cast<double>(n));
+    if (check) print_figure({"timers", n, "timers", median(v), "s", 3, {}, false, v, note, g_cpu_share}, json);
+    print_figure({check ? "timers" : "timers/nocheck", n, "timers", median(ns), "ns/timer", 1, {}, false, ns,
+                  check ? note : note + ", " + kNoCheck, g_cpu_share},
+                 json);
+  }
+}
+
+void bench_sleeping(const Settings& s, bool json) {
+  std::vector<double> cold, warm, peak_mb, frame_mb;
+  for (int i = 0; i < s.repeat_heavy; ++i) {
+    auto kv = run_child({"sleeping", std::to_string(s.sleeping_tasks), std::to_string(s.sleep_for.count())});
+    cold.push_back(need(kv, "cold_s"));
+    warm.push_back(need(kv, "warm_s"));
+    peak_mb.push_back(need(kv, "peak_bytes") / 1e6);
+    frame_mb.push_back(need(kv, "frame_peak_bytes") / 1e6);
+  }
+  // The targets are for a million tasks; a --quick run reports without them.
+  const bool full = s.sleeping_tasks >= 1'000'000;
+  const std::string sleep_note = fmt::format("each sleeps {} ms, fresh process", s.sleep_for.count());
+  print_figure({"sleeping", s.sleeping_tasks, "tasks", median(cold), "s", 3, full ? std::optional(1.0) : std::nullopt,
+                true, cold, sleep_note, {}},
+               json);
+  print_figure({"sleeping-warm", s.sleeping_tasks, "tasks", median(warm), "s", 3, {}, false, warm,
+                "second run in the same process", {}},
+               json);
+  print_figure({"sleeping-peak", s.sleeping_tasks, "tasks", median(peak_mb), "MB", 1,
+                full ? std::optional(400.0) : std::nullopt, true, peak_mb, "VmHWM growth", {}},
+               json);
+  print_figure({"sleeping-frames", s.sleeping_tasks, "tasks", median(frame_mb), "MB", 1, {}, false, frame_mb,
+                "peak of frame_stats live bytes", {}},
+               json);
+}
+
+// `coop_bench --child WORKLOAD ARGS...`: one measurement in this fresh process.
+int child_main(int argc, char** argv) {
+  const std::string what = argc > 2 ? argv[2] : "";
+  if (what == "suspended" && argc == 4) return child_suspended(std::atoll(argv[3]));
+  if (what == "sleeping" && argc == 5)
+    return child_sleeping(std::atoll(argv[3]), std::chrono::milliseconds(std::atoll(argv[4])));
+  fmt::print(stderr, "coop_bench: bad --child invocation\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc > 1 && std::strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
+
+  const std::vector<std::string> workloads{"spawn", "pingpong", "suspended", "timers", "sleeping"};
+  Settings s;
+  std::vector<std::string> only;
+  int repeat = 0;
+  bool quick = false;
+  bool json = false;
+
+  CLI::App app{"coop_bench — what coop's core operations cost (see bench/README.md)"};
+  app.add_option("--only", only, "Run only these workloads (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(workloads));
+  app.add_option("--repeat", repeat, "Measured repetitions per workload (default 5; 3 for the million tasks)")
+      ->check(CLI::Range(1, 1000));
+  app.add_flag("--quick", quick, "Sizes / 10 and one repetition: a smoke test that takes a few seconds");
+  app.add_flag("--json", json, "One JSON object per figure, one per line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    fmt::print(stderr, "coop_bench: {} (try --help)\n", msg);
+    return 2;
+  }
+  if (quick) s.make_quick();
+  if (repeat > 0) s.repeat_light = s.repeat_heavy = repeat;
+
+  const std::string san = sanitizers();
+  if (!kOptimized || !san.empty()) {
+    fmt::print(stderr,
+               "coop_bench: WARNING: built {}{}{}: these figures say nothing about coop's speed. "
+               "Build an optimised tree without sanitizers: make bench (see bench/README.md).\n",
+               kOptimized ? "" : "WITHOUT OPTIMISATION", (!kOptimized && !san.empty()) ? " and " : "",
+               san.empty() ? "" : "WITH SANITIZERS (" + san + ")");
+  }
+  if (!json) {
+    fmt::print("# coop_bench: {}, build type '{}', {}{}{}\n", compiler(), COOP_BENCH_BUILD_TYPE,
+               kOptimized ? "optimised" : "NOT OPTIMISED", san.empty() ? "" : ", SANITIZERS: " + san,
+               s.quick ? ", --quick sizes" : "");
+    if (!kOptimized || !san.empty()) fmt::print("# WARNING: figures from this build are meaningless\n");
+  }
+
+  auto wanted = [&](const std::string& w) { return only.empty() || std::find(only.begin(), only.end(), w) != only.end(); };
+  if (wanted("spawn")) bench_spawn(s, json);
+  if (wanted("pingpong")) bench_pingpong(s, json);
+  if (wanted("suspended")) bench_suspended(s, json);
+  if (wanted("timers")) bench_timers(s, json);
+  if (wanted("sleeping")) bench_sleeping(s, json);
+  return 0;
+} catch (const std::exception& e) {
+  fmt::print(stderr, "coop_bench: error: {}\n", e.what());
+  return 1;
+}
