@@ -293,12 +293,8 @@ void Loop::step(TaskBase& t) {
 
   if (slow_step_ns_ > 0) {
     std::int64_t tick = coarse_now_ns();
-    if (tick - last_tick_ > slow_step_ns_)
-      report(Diagnostic::Kind::slow_step, t,
-             fmt::format("task '{}' blocked the loop for {} in one step (slow_step_warning is {}); "
-                         "no other task could run meanwhile",
-                         t.name(), format_ms(std::chrono::nanoseconds(tick - last_tick_)),
-                         format_ms(options_.slow_step_warning)));
+    if (tick - last_tick_ > slow_step_ns_) [[unlikely]]
+      report_slow_step(t, tick - last_tick_);
     last_tick_ = tick;
   }
 
@@ -316,11 +312,8 @@ void Loop::step(TaskBase& t) {
       how = Outcome::cancelled;
       t.exception_ = std::make_exception_ptr(CancelledError());
     }
-    if (how == Outcome::returned && t.cancel_delivered_)
-      report(Diagnostic::Kind::swallowed_cancellation, t,
-             fmt::format("task '{}' was cancelled but returned normally: it caught CancelledError and did "
-                         "not re-throw it, so whoever cancelled it believes it stopped. Clean up, then re-throw",
-                         t.name()));
+    if (how == Outcome::returned && t.cancel_delivered_) [[unlikely]]
+      report_swallowed(t);
     if (how != Outcome::returned) t.drop_value();
     finish(t, how);
   } else if (t.state_ == TaskBase::State::running) {
@@ -329,6 +322,22 @@ void Loop::step(TaskBase& t) {
         "will ever resume it; awaitables must derive from coop::detail::Wait",
         t.name()));
   }
+}
+
+// The warnings are kept out of step(), the hottest function of the loop: formatting code
+// inlined there slows every step down, although it almost never runs.
+void Loop::report_slow_step(const TaskBase& t, std::int64_t ns) {
+  report(Diagnostic::Kind::slow_step, t,
+         fmt::format("task '{}' blocked the loop for {} in one step (slow_step_warning is {}); "
+                     "no other task could run meanwhile",
+                     t.name(), format_ms(std::chrono::nanoseconds(ns)), format_ms(options_.slow_step_warning)));
+}
+
+void Loop::report_swallowed(const TaskBase& t) {
+  report(Diagnostic::Kind::swallowed_cancellation, t,
+         fmt::format("task '{}' was cancelled but returned normally: it caught CancelledError and did "
+                     "not re-throw it, so whoever cancelled it believes it stopped. Clean up, then re-throw",
+                     t.name()));
 }
 
 void Loop::finish(TaskBase& t, Outcome how) {

@@ -261,6 +261,8 @@ class Loop {
   void shutdown();
   void abandon_remaining();
   void report_unretrieved(TaskBase& task);
+  [[gnu::cold, gnu::noinline]] void report_slow_step(const TaskBase& task, std::int64_t ns);
+  [[gnu::cold, gnu::noinline]] void report_swallowed(const TaskBase& task);
   std::string describe_deadlock() const;
   static bool earlier(const TimerNode& a, const TimerNode& b) noexcept;
   void heap_up(std::size_t i) noexcept;
