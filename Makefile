@@ -15,7 +15,7 @@ CMAKE_ARGS += $(if $(filter 1 ON on yes,$(WERROR)),-DCOOP_WERROR=ON,)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run lesson test bench deps check-asan check-tsan check-clang check-O0 clean help
+.PHONY: all build run lesson test bench deps check-asan check-clang check-O0 clean help
 
 all: build
 
@@ -53,9 +53,11 @@ run: build
 	@if [ -x $(BUILD)/lessons/lesson01 ]; then $(BUILD)/lessons/lesson01 $(ARGS); \
 	 else $(BUILD)/lessons/demo $(ARGS); fi
 
-lesson: build
-	@case "$(N)" in [1-9]|0[1-9]) ;; *) echo "make lesson: N must be a lesson number from 1 to 9 (got '$(N)'), e.g. make lesson N=3" >&2; exit 2;; esac; \
-	 bin=$(BUILD)/lessons/lesson0$$(expr "$(N)" : '0*\([1-9]\)'); \
+# The number is checked before anything is built, so a typo answers at once.
+lesson:
+	@case "$(N)" in [1-9]|0[1-9]) ;; *) echo "make lesson: N must be a lesson number from 1 to 9 (got '$(N)'), e.g. make lesson N=3" >&2; exit 2;; esac
+	@$(MAKE) --no-print-directory build
+	@bin=$(BUILD)/lessons/lesson0$$(expr "$(N)" : '0*\([1-9]\)'); \
 	 if [ ! -x $$bin ]; then echo "make lesson: lesson $(N) is not written yet" >&2; exit 2; fi; \
 	 $$bin $(ARGS)
 
@@ -87,6 +89,6 @@ check-O0: $(DEPS_STAMP)
 	$(call runtime_check,build-O0,$$(sh .ci/install-deps.sh --compiler),)
 
 clean:
-	rm -rf $(BUILD) build-bench build-asan build-tsan build-clang build-O0
+	rm -rf $(BUILD) build-bench build-asan build-clang build-O0
 
 , := ,

@@ -98,10 +98,15 @@ else
   exit 1
 fi
 
-echo "coop: installing $missing" >&2
+echo "coop: installing $missing ${as_root:+(through sudo)}" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! { $as_root apt-get update -qq && $as_root apt-get install -y -qq --no-install-recommends $missing; } >&2; then
+log=$(mktemp)
+if ! { $as_root apt-get update -qq && $as_root apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+  tail -n 15 "$log" >&2
+  rm -f "$log"
   echo "coop: could not install them. Run this, then make again:" >&2
   echo "    sudo apt-get update && sudo apt-get install -y $missing" >&2
   exit 1
 fi
+rm -f "$log"
+echo "coop: installed $missing" >&2
