@@ -9,6 +9,7 @@
 
 #include <coop/coop.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace coop::testing {
@@ -40,5 +41,19 @@ inline std::size_t count(const std::vector<Diagnostic>& ds, Diagnostic::Kind kin
   for (const auto& d : ds) n += d.kind == kind ? 1 : 0;
   return n;
 }
+
+// A witness that a scope ended: sets *flag when destroyed. As a local (or a parameter) of a
+// coroutine it shows whether the coroutine's frame was destroyed.
+struct SetOnDestroy {
+  bool* flag;
+  explicit SetOnDestroy(bool* f) : flag(f) {}
+  SetOnDestroy(SetOnDestroy&& other) noexcept : flag(std::exchange(other.flag, nullptr)) {}
+  SetOnDestroy(const SetOnDestroy&) = delete;
+  SetOnDestroy& operator=(const SetOnDestroy&) = delete;
+  SetOnDestroy& operator=(SetOnDestroy&&) = delete;
+  ~SetOnDestroy() {
+    if (flag != nullptr) *flag = true;
+  }
+};
 
 }  // namespace coop::testing

@@ -42,14 +42,6 @@ struct Counted {
   ~Counted() = default;
 };
 
-// Sets *flag when destroyed.
-struct SetOnDestroy {
-  bool* flag;
-  explicit SetOnDestroy(bool* f) : flag(f) {}
-  SetOnDestroy(const SetOnDestroy&) = delete;
-  SetOnDestroy& operator=(const SetOnDestroy&) = delete;
-  ~SetOnDestroy() { *flag = true; }
-};
 
 Task<void> append(Log* log, std::string what) {
   log->push_back(std::move(what));

@@ -18,14 +18,6 @@ using namespace coop::testing;
 
 namespace {
 
-// Sets *flag when destroyed: a witness that a coroutine frame was destroyed.
-struct SetOnDestroy {
-  bool* flag;
-  explicit SetOnDestroy(bool* f) : flag(f) {}
-  SetOnDestroy(const SetOnDestroy&) = delete;
-  SetOnDestroy& operator=(const SetOnDestroy&) = delete;
-  ~SetOnDestroy() { *flag = true; }
-};
 
 Task<int> returns_after_sleeping(int v) {
   co_await sleep(50ms);

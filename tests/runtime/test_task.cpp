@@ -25,18 +25,6 @@ Task<int> marks_when_run(bool* ran) {
   co_return 42;
 }
 
-// Sets *destroyed when it goes out of scope (a parameter or a local of a frame).
-struct SetOnDestroy {
-  bool* flag;
-  explicit SetOnDestroy(bool* f) : flag(f) {}
-  SetOnDestroy(SetOnDestroy&& other) noexcept : flag(std::exchange(other.flag, nullptr)) {}
-  SetOnDestroy(const SetOnDestroy&) = delete;
-  SetOnDestroy& operator=(const SetOnDestroy&) = delete;
-  SetOnDestroy& operator=(SetOnDestroy&&) = delete;
-  ~SetOnDestroy() {
-    if (flag != nullptr) *flag = true;
-  }
-};
 
 Task<void> holds_guard(SetOnDestroy guard, bool* ran) {
   *ran = true;
