@@ -7,6 +7,7 @@
 #include "coop/frame_allocator.hpp"
 
 #include <cstdint>
+#include <mutex>
 #include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -34,43 +35,48 @@ struct FreeBlock {
 };
 
 struct Slab {
-  Slab* next;  // slabs are chained so the thread can free them when it ends
+  Slab* next;  // this thread's slabs, chained (see Retirer)
 };
 
-// Everything the pool knows, per thread. Trivially destructible and zero-initialised, so
-// it stays usable even after the Releaser below has run at thread exit (a frame freed
-// during static destruction then simply leaks instead of touching freed memory).
+// Everything the pool knows, per thread. Trivially destructible and zero-initialised.
 struct Pool {
   FreeBlock* free[kClasses];
   Slab* slabs;
+  Slab* last_slab;       // the end of the chain, to hand it over in one step
   std::byte* bump;       // next unused byte of the current slab
   std::byte* bump_end;   // end of the current slab
-  bool released;         // the thread is ending; the slabs are gone
   FrameStats stats;
 };
 constinit thread_local Pool pool{};
 
-struct Releaser {
+// Slabs are never given back to the system while the process runs: a frame made on one
+// thread may be destroyed on another, after its maker has ended (a Task created inside a
+// to_thread job, say), so its slab must outlive the thread. When a thread ends, its slabs
+// move to this process-wide chain, which keeps them reachable (leak checkers see memory
+// in use, not lost). The cost: a pool's memory is reused, never returned; labelled.
+std::mutex retired_mutex;
+Slab* retired = nullptr;
+
+struct Retirer {
   bool armed = false;
-  ~Releaser() {
-    for (Slab* s = pool.slabs; s != nullptr;) {
-      Slab* next = s->next;
-      ::operator delete(s);
-      s = next;
-    }
-    pool = Pool{};
-    pool.released = true;
+  ~Retirer() {
+    if (pool.slabs == nullptr) return;
+    std::lock_guard<std::mutex> lock(retired_mutex);
+    pool.last_slab->next = retired;
+    retired = pool.slabs;
+    pool.slabs = pool.last_slab = nullptr;
   }
 };
-thread_local Releaser releaser;
+thread_local Retirer retirer;
 
 [[maybe_unused]] std::size_t class_of(std::size_t size) { return (size + kGranule - 1) / kGranule - 1; }
 
 [[maybe_unused]] void* carve(std::size_t rounded) {
   if (pool.bump == nullptr || static_cast<std::size_t>(pool.bump_end - pool.bump) < rounded) {
-    releaser.armed = true;  // touching the thread_local registers its destructor
+    retirer.armed = true;  // touching the thread_local registers its destructor
     auto* slab = static_cast<Slab*>(::operator new(kSlabBytes));
     slab->next = pool.slabs;
+    if (pool.slabs == nullptr) pool.last_slab = slab;
     pool.slabs = slab;
     // The slab header takes one granule; blocks follow, 16-byte aligned.
     pool.bump = reinterpret_cast<std::byte*>(slab) + kGranule;
@@ -87,7 +93,7 @@ void* take(std::size_t size, bool& recycled) {
 #if COOP_POOL_BYPASS
   return ::operator new(size);
 #else
-  if (size == 0 || size > kLargest || pool.released) return ::operator new(size);
+  if (size == 0 || size > kLargest) return ::operator new(size);
   std::size_t c = class_of(size);
   if (FreeBlock* b = pool.free[c]) {
     pool.free[c] = b->next;
@@ -108,8 +114,6 @@ void give_back(void* p, std::size_t size) noexcept {
     ::operator delete(p);
     return;
   }
-  // At thread exit the slabs are gone; a block freed after that is simply dropped.
-  if (pool.released) return;
   std::size_t c = class_of(size);
   auto* b = static_cast<FreeBlock*>(p);
   b->next = pool.free[c];

@@ -88,6 +88,12 @@ const std::string& TaskBase::name() const {
 
 std::string Wait::describe() const { return std::string(to_string(kind_)); }
 
+void Wait::throw_orphaned() const {
+  throw UsageError(fmt::format("the object this task waited on ({}) was destroyed while it waited; an "
+                               "Event, Lock or Queue must outlive the tasks waiting on it",
+                               to_string(kind_)));
+}
+
 TimerNode::~TimerNode() {
   if (scheduled())
     if (Loop* loop = Loop::current_or_null()) loop->remove_timer(*this);
@@ -123,12 +129,21 @@ void Loop::no_loop(const char* what) {
                                what));
 }
 
-void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string message) {
-  Diagnostic d{kind, task.name(), std::move(message)};
-  if (options_.on_diagnostic)
-    options_.on_diagnostic(d);
-  else
+void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string message) noexcept {
+  try {
+    Diagnostic d{kind, task.name(), std::move(message)};
+    if (options_.on_diagnostic) {
+      try {
+        options_.on_diagnostic(d);
+        return;
+      } catch (...) {
+        // fall through: print it, at least
+      }
+    }
     std::fprintf(stderr, "coop: warning: %s\n", d.message.c_str());
+  } catch (...) {
+    std::fputs("coop: warning: (a warning could not be formatted)\n", stderr);
+  }
 }
 
 // ---- Loop: spawning and cancelling (park, wake and the ready queue are in loop.hpp) ----
@@ -154,10 +169,13 @@ bool Loop::cancel(TaskBase& t) {
     Wait& w = *t.waiting_;
     if (!w.cancelled_) {
       w.cancelled_ = true;
+      t.cancel_in_flight_ = true;
       if (w.on_cancel()) wake(t);
     }
-  } else {
-    t.cancel_pending_ = true;  // not started, ready or running: the next park() delivers it
+  } else if (!t.cancel_in_flight_) {
+    // Not started, ready or running: the next park() delivers it. (If it is ready because a
+    // cancellation already woke it, that one is on its way; asyncio merges the two too.)
+    t.cancel_pending_ = true;
   }
   return true;
 }
@@ -370,7 +388,11 @@ void Loop::run_main(TaskBase& main) {
   } catch (...) {
     error = std::current_exception();
   }
-  shutdown();
+  try {
+    shutdown();
+  } catch (...) {
+    if (!error) error = std::current_exception();  // the first error is the one to report
+  }
   if (error) std::rethrow_exception(error);
   if (!deadlock.empty()) throw DeadlockError(deadlock);
 }
@@ -395,23 +417,28 @@ std::string Loop::describe_deadlock() const {
 // clock stands still while any task is ready, so a task that swallows its cancellation
 // and keeps yielding (sleep(0) in a loop) would otherwise never let the limit arrive.
 void Loop::shutdown() {
-  const Clock::time_point limit = now() + options_.shutdown_timeout;
+  const Clock::time_point limit = deadline_after(options_.shutdown_timeout);
   const Clock::time_point real_limit = Clock::now() + options_.shutdown_timeout;
   bool stuck = false;
-  while (!live_.empty() && !stuck) {
-    live_.for_each([&](TaskBase& t) {
-      if (!t.shutdown_cancelled_) {
-        t.shutdown_cancelled_ = true;
-        ++shutdown_waiting_;
-        cancel(t);
-      }
-    });
-    while (shutdown_waiting_ > 0) {
-      if (now() >= limit || Clock::now() >= real_limit || !run_once(limit)) {
-        stuck = true;
-        break;
+  try {
+    while (!live_.empty() && !stuck) {
+      live_.for_each([&](TaskBase& t) {
+        if (!t.shutdown_cancelled_) {
+          t.shutdown_cancelled_ = true;
+          ++shutdown_waiting_;
+          cancel(t);
+        }
+      });
+      while (shutdown_waiting_ > 0) {
+        if (now() >= limit || Clock::now() >= real_limit || !run_once(limit)) {
+          stuck = true;
+          break;
+        }
       }
     }
+  } catch (...) {
+    abandon_remaining();  // whatever went wrong, no frame is left behind
+    throw;
   }
   abandon_remaining();
   failed_.for_each([&](TaskBase& t) { report_unretrieved(t); });
@@ -446,7 +473,10 @@ void Loop::abandon_remaining() {
     t->state_ = TaskBase::State::done;
     t->waiting_ = nullptr;  // its Wait is about to be destroyed with the frame
   }
-  for (TaskBase* t : left) {
+  // Newest first: a child is always spawned after its parent, so its frame (which may hold
+  // references into the parent's frame, a Lock guard, say) goes before the parent's.
+  for (auto it = left.rbegin(); it != left.rend(); ++it) {
+    TaskBase* t = *it;
     if (t->root_) {
       t->root_.destroy();
       t->root_ = {};

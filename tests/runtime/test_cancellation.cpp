@@ -502,3 +502,39 @@ TEST_CASE("a task cancelled while ready that returns before any further co_await
   CHECK(run_virtual(cancelled_while_ready_then_returns(&reached_return)));
   CHECK(reached_return);
 }
+
+// --- cancellations already on their way merge -------------------------------------------------
+
+namespace {
+// Waits, is cancelled, then cleans up with an await before re-throwing (lesson 05's idiom).
+Task<void> cleans_up_after_cancel(Event& never, bool* cleanup_finished) {
+  std::exception_ptr cancelled;
+  try {
+    co_await never.wait();
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  co_await sleep(10ms);  // must not be interrupted by the second cancel() below
+  *cleanup_finished = true;
+  std::rethrow_exception(cancelled);
+}
+
+Task<void> cancel_twice_before_it_runs(bool* cleanup_finished) {
+  Event never;
+  auto h = create_task(cleans_up_after_cancel(never, cleanup_finished), "worker");
+  co_await sleep(0ms);  // the worker parks on the event
+  CHECK(h.cancel());    // wakes it to receive CancelledError...
+  CHECK(h.cancel());    // ...and this one, before it ran, merges into that one
+  try {
+    co_await h;
+  } catch (const CancelledError&) {
+  }
+  CHECK(h.cancelled());
+}
+}  // namespace
+
+TEST_CASE("two cancel() calls before the task runs deliver ONE CancelledError, so its cleanup can await") {
+  bool cleanup_finished = false;
+  run_virtual(cancel_twice_before_it_runs(&cleanup_finished));
+  CHECK(cleanup_finished);
+}

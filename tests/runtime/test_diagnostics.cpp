@@ -323,3 +323,20 @@ TEST_CASE("diagnostics: with no sink given, warnings go to stderr as \"coop: war
   CHECK(has(text, "coop: warning: task 'noisy' failed"));
   CHECK(has(text, "printed"));
 }
+
+namespace {
+Task<void> fails_and_is_dropped() {
+  (void)create_task(fail_now("boom"), "dropped");
+  co_await sleep(1ms);
+}
+}  // namespace
+
+TEST_CASE("a diagnostics sink that throws does not terminate the program; the warning goes to stderr") {
+  RunOptions o;
+  o.virtual_time = true;
+  o.on_diagnostic = [](const Diagnostic&) { throw std::runtime_error("sink failed"); };
+  StderrCapture capture;
+  run(fails_and_is_dropped(), std::move(o));  // the report comes from a noexcept path
+  const std::string err = capture.text();
+  CHECK(err.find("coop: warning: task 'dropped' failed") != std::string::npos);
+}

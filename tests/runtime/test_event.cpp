@@ -176,3 +176,24 @@ TEST_CASE("Event: a named Event appears by name in a deadlock report") {
   }
   CHECK(message.find("task 'main' waits on Event 'ready'") != std::string::npos);
 }
+
+namespace {
+Task<void> wait_on(Event& e) { co_await e.wait(); }
+Task<std::string> event_dies_under_its_waiter() {
+  auto event = std::make_unique<Event>("doomed");
+  auto waiter = create_task(wait_on(*event), "waiter");
+  co_await sleep(0ms);  // the waiter parks on the event
+  event.reset();        // a bug in user code: the Event dies first
+  try {
+    co_await waiter;
+  } catch (const UsageError& e) {
+    co_return e.what();
+  }
+  co_return "(no UsageError)";
+}
+}  // namespace
+
+TEST_CASE("an Event destroyed while a task waits on it: the waiter gets a clear UsageError, not a hang") {
+  std::string what = run_virtual(event_dies_under_its_waiter());
+  CHECK(what.find("destroyed while it waited") != std::string::npos);
+}

@@ -263,3 +263,25 @@ TEST_CASE("Lock: after a hand-over, the deadlock report names the new holder") {
   }
   CHECK(message.find("task 'main' waits on Lock 'db', held by task 'y'") != std::string::npos);
 }
+
+namespace {
+Task<void> lock_it(Lock& l) { auto g = co_await l.lock(); }
+Task<bool> lock_dies_under_its_waiter() {
+  auto lock = std::make_unique<Lock>("doomed");
+  auto guard = co_await lock->lock();
+  auto waiter = create_task(lock_it(*lock), "waiter");
+  co_await sleep(0ms);  // the waiter queues for the lock
+  lock.reset();         // a bug in user code: the Lock dies while held and waited for
+  CHECK_FALSE(guard.owns_lock());  // the guard let go; it will not unlock freed memory
+  try {
+    co_await waiter;
+  } catch (const UsageError&) {
+    co_return true;
+  }
+  co_return false;
+}
+}  // namespace
+
+TEST_CASE("a Lock destroyed while a task waits for it: the waiter gets a UsageError, not a hang") {
+  CHECK(run_virtual(lock_dies_under_its_waiter()));
+}

@@ -211,3 +211,23 @@ TEST_CASE("Queue: move-only items such as std::unique_ptr<int> work") {
     CHECK(co_await consumer == 6);
   }());
 }
+
+namespace {
+Task<int> get_from(Queue<int>& q) { co_return co_await q.get(); }
+Task<bool> queue_dies_under_its_getter() {
+  auto queue = std::make_unique<Queue<int>>();
+  auto getter = create_task(get_from(*queue), "getter");
+  co_await sleep(0ms);
+  queue.reset();
+  try {
+    co_await getter;
+  } catch (const UsageError&) {
+    co_return true;
+  }
+  co_return false;
+}
+}  // namespace
+
+TEST_CASE("a Queue destroyed while a task waits on it: the waiter gets a UsageError, not a hang") {
+  CHECK(run_virtual(queue_dies_under_its_getter()));
+}

@@ -314,3 +314,102 @@ TEST_CASE("after run(), live coroutine frames are back to where they started") {
   CHECK_THROWS_AS(run_virtual(throws_after_sleeping()), std::runtime_error);
   CHECK(frame_stats().live_frames == frames_before);
 }
+
+// --- shutdown: the order frames go in, children of gather, errors while winding down ------------
+
+namespace {
+// A child of gather that ignores cancellation while holding a lock owned by its parent's
+// frame: at shutdown both are abandoned, and the child's frame (whose guard unlocks the
+// parent's lock) must be destroyed first.
+Task<void> holds_parents_lock(Lock& lock, std::vector<std::string>* destroyed) {
+  struct Note {
+    std::vector<std::string>* log;
+    ~Note() { log->push_back("child"); }
+  } note{destroyed};
+  auto guard = co_await lock.lock();
+  for (;;) {
+    try {
+      co_await sleep(3600s);
+    } catch (const CancelledError&) {
+    }
+  }
+}
+
+Task<void> parent_with_a_lock(std::vector<std::string>* destroyed) {
+  struct Note {
+    std::vector<std::string>* log;
+    ~Note() { log->push_back("parent"); }
+  } note{destroyed};
+  Lock lock;
+  co_await gather(holds_parents_lock(lock, destroyed));
+}
+
+Task<void> leaves_parent_and_child(std::vector<std::string>* destroyed) {
+  auto p = create_task(parent_with_a_lock(destroyed), "parent");
+  co_await sleep(1ms);
+}
+
+// gather's child cleans up with an await when run() cancels everything at the end.
+Task<void> child_with_cleanup(bool* cleanup_finished) {
+  std::exception_ptr cancelled;
+  try {
+    co_await sleep(3600s);
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  co_await sleep(10ms);
+  *cleanup_finished = true;
+  std::rethrow_exception(cancelled);
+}
+
+Task<void> gathers_it(bool* cleanup_finished) { co_await gather(child_with_cleanup(cleanup_finished)); }
+
+Task<void> leaves_a_gather_behind(bool* cleanup_finished) {
+  auto h = create_task(gathers_it(cleanup_finished), "parent");
+  co_await sleep(1ms);
+}
+
+// During shutdown, a task's cleanup awaits something that is not coop's: the loop's
+// UsageError must not leave other frames behind.
+struct Foreign {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  void await_resume() const noexcept {}
+};
+Task<void> bad_cleanup() {
+  try {
+    co_await sleep(3600s);
+  } catch (const CancelledError&) {
+  }
+  co_await Foreign{};
+}
+Task<void> sleeps_an_hour() { co_await sleep(3600s); }
+Task<void> leaves_a_bad_cleanup() {
+  auto a = create_task(sleeps_an_hour(), "sleeper");
+  auto b = create_task(bad_cleanup(), "bad_cleanup");
+  co_await sleep(1ms);
+}
+}  // namespace
+
+TEST_CASE("shutdown destroys abandoned frames newest first: a child's before its parent's") {
+  std::vector<std::string> destroyed;
+  std::vector<Diagnostic> diags;
+  RunOptions o = virtual_options(&diags);
+  o.shutdown_timeout = 100ms;
+  run(leaves_parent_and_child(&destroyed), std::move(o));
+  CHECK(destroyed == std::vector<std::string>{"child", "parent"});
+  CHECK(count(diags, Diagnostic::Kind::abandoned) == 2);
+}
+
+TEST_CASE("at run()'s end a gather child's cleanup can await: it gets one CancelledError, not two") {
+  bool cleanup_finished = false;
+  run_virtual(leaves_a_gather_behind(&cleanup_finished));
+  CHECK(cleanup_finished);
+}
+
+TEST_CASE("an error while winding down is reported, and still no frame is left behind") {
+  const std::size_t frames_before = frame_stats().live_frames;
+  std::vector<Diagnostic> diags;
+  CHECK_THROWS_AS(run_virtual(leaves_a_bad_cleanup(), &diags), UsageError);
+  CHECK(frame_stats().live_frames == frames_before);
+}

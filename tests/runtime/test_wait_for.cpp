@@ -201,3 +201,15 @@ TEST_CASE("wait_for: a child that swallows its cancellation returns its value, a
   CHECK(d.message.find("task '" + d.task + "'") != std::string::npos);  // names the child
   CHECK(d.message.find("cancelled but returned normally") != std::string::npos);
 }
+
+namespace {
+Task<int> answer_after(Clock::duration d) {
+  co_await sleep(d);
+  co_return 42;
+}
+Task<int> wait_forever_for_it() { co_return co_await wait_for(answer_after(5s), Clock::duration::max()); }
+}  // namespace
+
+TEST_CASE("wait_for: Clock::duration::max() means no limit (no overflow into the past)") {
+  CHECK(run_virtual(wait_forever_for_it()) == 42);
+}

@@ -19,10 +19,13 @@ class Event {
   explicit Event(std::string name = {}) : name_(std::move(name)) {}
   Event(const Event&) = delete;  // parked tasks point at it
   Event& operator=(const Event&) = delete;
+  ~Event() {
+    while (!waiters_.empty()) waiters_.pop_front().orphan();  // see Wait::orphan
+  }
 
   void set() {
     set_ = true;
-    while (!waiters_.empty()) waiters_.pop_front().release();
+    while (!waiters_.empty()) waiters_.pop_front().wake_up();
   }
   void clear() noexcept { set_ = false; }
   bool is_set() const noexcept { return set_; }
@@ -37,11 +40,12 @@ class Event {
       event_.waiters_.push_back(*this);
       return true;
     }
-    void await_resume() const { check_cancelled(); }
+    void await_resume() const { throw_if_interrupted(); }
     std::string describe() const override {
+      if (orphaned()) return "an Event destroyed while this task waited on it";
       return event_.name_.empty() ? std::string("Event.wait()") : "Event '" + event_.name_ + "'";
     }
-    void release() noexcept { wake(); }  // already unlinked by set()
+    void wake_up() noexcept { wake(); }  // set() happened (and unlinked us)
 
    private:
     bool on_cancel() noexcept override {

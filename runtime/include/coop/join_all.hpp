@@ -32,7 +32,7 @@ class JoinAll final : public Wait, private TimerNode {
   bool await_ready() const noexcept { return remaining_ == 0; }
   bool await_suspend(std::coroutine_handle<> h);
   // Throws CancelledError if the awaiting task was cancelled (after its children finished).
-  void await_resume() const { check_cancelled(); }
+  void await_resume() const { throw_if_interrupted(); }
 
   // The child whose failure (exception or cancellation) ended the group early, if any.
   TaskBase* first_failure() const noexcept { return first_failure_; }

@@ -27,17 +27,27 @@ class Lock {
   explicit Lock(std::string name = {}) : name_(std::move(name)) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
-  ~Lock() { set_owner(nullptr); }
+  // A Lock should outlive its users. If it does not, tasks still waiting are woken with a
+  // UsageError (see Wait::orphan), and the Guard holding it becomes empty instead of
+  // unlocking freed memory later.
+  ~Lock() {
+    while (!waiters_.empty()) waiters_.pop_front().orphan();
+    if (guard_ != nullptr) guard_->lock_ = nullptr;
+    set_owner(nullptr);
+  }
 
   // Holds the lock; releases it on destruction or unlock(). Move-only.
   class [[nodiscard]] Guard {
    public:
     Guard() noexcept = default;
-    Guard(Guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {}
+    Guard(Guard&& other) noexcept : lock_(std::exchange(other.lock_, nullptr)) {
+      if (lock_ != nullptr) lock_->guard_ = this;
+    }
     Guard& operator=(Guard&& other) noexcept {
       if (this != &other) {
         unlock();
         lock_ = std::exchange(other.lock_, nullptr);
+        if (lock_ != nullptr) lock_->guard_ = this;
       }
       return *this;
     }
@@ -49,7 +59,7 @@ class Lock {
 
    private:
     friend class Lock;
-    explicit Guard(Lock& lock) noexcept : lock_(&lock) {}
+    explicit Guard(Lock& lock) noexcept : lock_(&lock) { lock.guard_ = this; }
     Lock* lock_ = nullptr;
   };
 
@@ -71,10 +81,11 @@ class Lock {
       return true;
     }
     Guard await_resume() const {
-      check_cancelled();
+      throw_if_interrupted();
       return Guard(lock_);
     }
     std::string describe() const override {
+      if (orphaned()) return "a Lock destroyed while this task waited on it";
       std::string s = lock_.name_.empty() ? std::string("Lock.lock()") : "Lock '" + lock_.name_ + "'";
       if (lock_.owner_ != nullptr) s += ", held by task '" + lock_.owner_->name() + "'";
       return s;
@@ -99,6 +110,7 @@ class Lock {
 
  private:
   void release() noexcept {
+    guard_ = nullptr;
     if (waiters_.empty()) {
       locked_ = false;
       set_owner(nullptr);
@@ -115,6 +127,7 @@ class Lock {
 
   detail::IntrusiveList<Waiter> waiters_;  // in the order they asked
   detail::TaskBase* owner_ = nullptr;      // the task holding it, for reports
+  Guard* guard_ = nullptr;                 // the Guard holding it (there is at most one)
   std::string name_;
   bool locked_ = false;
 };

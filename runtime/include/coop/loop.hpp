@@ -51,9 +51,11 @@ struct RunOptions {
   // still while tasks keep running). asyncio waits forever; we don't, so a task that
   // ignores cancellation cannot hang run().
   std::chrono::milliseconds shutdown_timeout{5000};
-  // Receives every scheduling event (trace.hpp); null for none.
+  // Receives every scheduling event (trace.hpp); null for none. Its hooks must not throw.
   Tracer* tracer = nullptr;
   // Receives warnings; when empty they are printed to stderr as "coop: warning: ...".
+  // Should not throw (warnings can come from destructors); if it does, the exception is
+  // dropped and the warning printed to stderr.
   std::function<void(const Diagnostic&)> on_diagnostic;
 };
 
@@ -132,6 +134,8 @@ class TaskBase : public ListNode, public Pooled {
   Outcome outcome_ = Outcome::pending;
   bool started_ = false;                       // its first step has begun
   bool cancel_pending_ = false;                // cancel() arrived while not parked
+  bool cancel_in_flight_ = false;              // a CancelledError is on its way (woken to get
+                                               // it, or pending): more cancel()s merge into it
   bool cancel_delivered_ = false;              // a CancelledError was thrown into it
   bool shutdown_cancelled_ = false;            // run() is winding down and cancelled it
   bool retrieved_ = false;                     // someone looked at its exception
@@ -145,9 +149,12 @@ class TaskBase : public ListNode, public Pooled {
 //                      ...register (link into a list, set a timer)...; return true;
 //   when it happens:   ...unregister...; wake();
 //   on_cancel():       unregister; return true (or false to wake() later yourself)
-//   await_resume():    check_cancelled(); then produce the result
+//   await_resume():    throw_if_interrupted(); then produce the result
 //   destructor:        unregister if still registered (a frame can be destroyed while
-//                      parked, when run() abandons a task)
+//                      parked, when run() abandons a task). Deriving from ListNode or
+//                      TimerNode does it for you; anything else you must undo yourself.
+// And the object a wait is registered with (an Event, a Lock) calls orphan() on its waiters
+// if it is destroyed while they wait, so they fail clearly instead of waiting forever.
 class Wait {
  public:
   explicit Wait(WaitKind kind) noexcept : kind_(kind) {}
@@ -157,6 +164,14 @@ class Wait {
   WaitKind kind() const noexcept { return kind_; }
   // A short description for deadlock reports and traces.
   virtual std::string describe() const;
+
+  // What this wait is registered with is being destroyed while a task waits on it (an
+  // Event or Lock that died before its waiters): wake the task; its co_await throws
+  // UsageError. Call it after unlinking.
+  void orphan() noexcept {
+    orphaned_ = true;
+    wake();
+  }
 
  protected:
   ~Wait() = default;
@@ -173,8 +188,11 @@ class Wait {
   void wake() noexcept;
   // Whether a task is parked here now.
   bool parked() const noexcept;
-  // In await_resume: throws CancelledError if the wait was cancelled.
-  void check_cancelled() const;
+  // In await_resume: throws CancelledError if the wait was cancelled, UsageError if it was
+  // orphaned; otherwise the wait completed and the result can be produced.
+  void throw_if_interrupted() const;
+  bool orphaned() const noexcept { return orphaned_; }
+  [[noreturn]] void throw_orphaned() const;
   // The task that parked here (null before park()).
   TaskBase* task() const noexcept { return task_; }
 
@@ -183,6 +201,7 @@ class Wait {
   TaskBase* task_ = nullptr;
   WaitKind kind_;
   bool cancelled_ = false;
+  bool orphaned_ = false;
 };
 
 // An entry in the loop's timer heap. The owner is told when the deadline passes.
@@ -223,6 +242,14 @@ class Loop {
   static Loop* current_or_null() noexcept { return current_; }
 
   Clock::time_point now() const noexcept { return virtual_time_ ? virtual_now_ : Clock::now(); }
+  // now() + d, saturating: sleep(Clock::duration::max()) means "forever", not an overflow
+  // into the past.
+  Clock::time_point deadline_after(Clock::duration d) const noexcept {
+    const Clock::time_point t = now();
+    if (d > Clock::duration::zero() && d > Clock::time_point::max() - t) return Clock::time_point::max();
+    if (d < Clock::duration::zero() && d < Clock::time_point::min() - t) return Clock::time_point::min();
+    return t + d;
+  }
   Clock::time_point start_time() const noexcept { return start_; }
   TaskBase* running() const noexcept { return running_; }
   Tracer* tracer() const noexcept { return tracer_; }
@@ -243,7 +270,9 @@ class Loop {
   // can never finish, after winding down.
   void run_main(TaskBase& main);
 
-  void report(Diagnostic::Kind kind, const TaskBase& task, std::string message);
+  // Hands a warning to RunOptions::on_diagnostic (or stderr). Never throws: it runs in
+  // destructors; an exception from the sink is caught and the warning printed instead.
+  void report(Diagnostic::Kind kind, const TaskBase& task, std::string message) noexcept;
 
  private:
   friend class Wait;
@@ -318,6 +347,7 @@ inline bool Loop::park(Wait& w, std::coroutine_handle<> h) {
   if (t->cancel_pending_) {
     // cancel() arrived while the task was running or ready: deliver it at this co_await.
     t->cancel_pending_ = false;
+    t->cancel_in_flight_ = true;
     w.cancelled_ = true;
     if (w.on_cancel()) return false;  // resume at once; await_resume throws CancelledError
     // The wait finishes the cancellation itself (gather draining its children): park.
@@ -347,11 +377,13 @@ inline bool Wait::parked() const noexcept {
   return task_ != nullptr && task_->waiting_ == this;
 }
 
-inline void Wait::check_cancelled() const {
+inline void Wait::throw_if_interrupted() const {
   if (cancelled_) {
+    task_->cancel_in_flight_ = false;  // delivered: a later cancel() is a new one
     task_->cancel_delivered_ = true;
     throw CancelledError();
   }
+  if (orphaned_) throw_orphaned();
 }
 
 inline bool TaskBase::cancel() {

@@ -27,6 +27,10 @@ class Queue {
   explicit Queue(std::size_t maxsize = 0) : maxsize_(maxsize) {}  // 0 = unbounded
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
+  ~Queue() {  // tasks still waiting are woken with a UsageError (see Wait::orphan)
+    while (!getters_.empty()) getters_.pop_front().orphan();
+    while (!putters_.empty()) putters_.pop_front().orphan();
+  }
 
   std::size_t size() const noexcept { return items_.size(); }
   bool empty() const noexcept { return items_.empty(); }
@@ -50,10 +54,12 @@ class Queue {
       return true;
     }
     T await_resume() {
-      check_cancelled();
+      throw_if_interrupted();
       return std::move(*item_);
     }
-    std::string describe() const override { return "Queue.get() on an empty queue"; }
+    std::string describe() const override {
+      return orphaned() ? "a Queue destroyed while this task waited on it" : "Queue.get() on an empty queue";
+    }
     void hand(T&& item) {  // a putter gives us its item directly (already unlinked)
       item_.emplace(std::move(item));
       wake();
@@ -85,8 +91,9 @@ class Queue {
       queue_.putters_.push_back(*this);
       return true;
     }
-    void await_resume() const { check_cancelled(); }
+    void await_resume() const { throw_if_interrupted(); }
     std::string describe() const override {
+      if (orphaned()) return "a Queue destroyed while this task waited on it";
       return "Queue.put() on a full queue (maxsize " + std::to_string(queue_.maxsize_) + ")";
     }
     void admit() {  // there is room now: our item goes in (already unlinked)

@@ -28,12 +28,12 @@ class SleepAwaiter final : public Wait, public TimerNode {
       wake();  // back of the ready queue: runs next turn
     } else {
       Loop& loop = Loop::current("coop::sleep");
-      loop.add_timer(*this, loop.now() + duration_);
+      loop.add_timer(*this, loop.deadline_after(duration_));
     }
     return true;
   }
 
-  void await_resume() const { check_cancelled(); }
+  void await_resume() const { throw_if_interrupted(); }
 
   std::string describe() const override {
     return kind() == WaitKind::yield ? "sleep(0), one loop turn" : "sleep(" + format_duration(duration_) + ")";

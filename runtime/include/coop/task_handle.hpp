@@ -101,7 +101,7 @@ class JoinAwaiter final : public Wait, public DoneObserver {
     return true;
   }
   T await_resume() {
-    check_cancelled();
+    throw_if_interrupted();
     return state_.copy_result();
   }
   std::string describe() const override { return "task '" + state_.name() + "'"; }

@@ -21,7 +21,7 @@ template <class T>
 Task<T> wait_for(Task<T> task, Clock::duration timeout) {
   detail::Loop& loop = detail::Loop::current("coop::wait_for()");
   TaskHandle<T> child = create_task(std::move(task));
-  detail::JoinAll join(WaitKind::wait_for, 1, loop.now() + timeout);
+  detail::JoinAll join(WaitKind::wait_for, 1, loop.deadline_after(timeout));
   join.add(child.state());
   co_await join;
   if (join.timed_out() && child.cancelled())
