@@ -63,8 +63,8 @@ TaskBase::TaskBase(std::coroutine_handle<> root, std::string&& name) : root_(roo
 }
 
 TaskBase::~TaskBase() {
-  // Dropped while its frame was still alive: only possible for a record that was never
-  // spawned (create_task failed half-way).
+  // The loop destroys the frame when the task finishes (or is abandoned), and holds a
+  // reference until then; this is only a safety net.
   if (root_) root_.destroy();
   if (outcome_ == Outcome::failed && !retrieved_ && !reported_) {
     if (Loop* loop = Loop::current_or_null()) {
@@ -268,8 +268,8 @@ void Loop::fire_due_timers() {
 bool Loop::run_once(Clock::time_point limit) {
   if (ready_count_ == 0) {
     if (timers_.empty()) {
-      // Simplification, labelled: with no poller yet, an external source (thread pool,
-      // socket) is waited for by napping; the I/O issue replaces this with the poller.
+      // Simplification, labelled: with no poller to sleep in, an outside source (a thread
+      // pool job, a socket) is waited for by napping 1 ms at a time.
       if (external_ == 0) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     } else {
@@ -337,7 +337,8 @@ void Loop::step(TaskBase& t) {
   } else if (t.state_ == TaskBase::State::running) {
     throw UsageError(fmt::format(
         "task '{}' suspended on an awaitable that does not go through coop's loop, so nothing "
-        "will ever resume it; awaitables must derive from coop::detail::Wait",
+        "will ever resume it; co_await coop's awaitables (Task, TaskHandle, sleep, Event, Lock, "
+        "Queue, ...) or ones built on coop::detail::Wait (loop.hpp)",
         t.name()));
   }
 }
@@ -368,7 +369,7 @@ void Loop::finish(TaskBase& t, Outcome how) {
   if (tracer_) tracer_->task_finished(TaskInfo(t), how);
   while (!t.observers_.empty()) t.observers_.pop_front().on_done(t);
   if (how == Outcome::failed && !t.retrieved_) failed_.push_back(t);  // reported if never looked at
-  t.release();  // the loop's reference
+  t.drop_ref();  // the loop's reference
 }
 
 // ---- Loop: running main, deadlock, shutdown --------------------------------------------
@@ -486,7 +487,7 @@ void Loop::abandon_remaining() {
   }
   for (TaskBase* t : left) {
     finish(*t, Outcome::abandoned);
-    t->release();
+    t->drop_ref();
   }
   abandoning_ = false;
 }

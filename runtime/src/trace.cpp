@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
-
 #include "coop/loop.hpp"
 
 namespace coop {
@@ -59,15 +57,6 @@ std::string_view to_string(Diagnostic::Kind kind) noexcept {
     case Diagnostic::Kind::abandoned: return "abandoned";
   }
   return "?";
-}
-
-std::string format_duration(Clock::duration d) {
-  const double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-  const double a = std::fabs(ns);
-  if (a >= 1e9) return fmt::format("{:g} s", std::round(ns / 1e6) / 1e3);
-  if (a >= 1e6) return fmt::format("{:g} ms", std::round(ns / 1e3) / 1e3);
-  if (a >= 1e3) return fmt::format("{:g} us", std::round(ns) / 1e3);
-  return fmt::format("{:g} ns", ns);
 }
 
 // ---- views -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ inline RunOptions virtual_options(std::vector<Diagnostic>* sink = nullptr, Trace
   o.virtual_time = true;
   o.tracer = tracer;
   if (sink != nullptr) o.on_diagnostic = [sink](const Diagnostic& d) { sink->push_back(d); };
-  else o.on_diagnostic = [](const Diagnostic& d) { FAIL("unexpected diagnostic: ", d.message); };
+  else o.on_diagnostic = [](const Diagnostic& d) { FAIL_CHECK("unexpected diagnostic: ", d.message); };
   return o;
 }
 

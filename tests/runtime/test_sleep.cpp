@@ -310,3 +310,27 @@ TEST_CASE("a cancelled sleep removes its timer at once, even while its awaiter l
   run_virtual(cancel_a_named_sleep(&woke_at));
   CHECK(woke_at == 10ms + 7200s);  // not 3600 s: the abandoned timer did not fire
 }
+
+namespace {
+Task<Clock::duration> sleep_min_duration() {
+  const auto start = elapsed();
+  co_await sleep(Clock::duration::min());  // a huge negative duration: one loop turn, no overflow
+  co_return elapsed() - start;
+}
+Task<bool> cancel_an_endless_sleep() {
+  auto h = create_task([]() -> Task<void> { co_await sleep(Clock::duration::max()); }(), "endless");
+  co_await sleep(1s);
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const CancelledError&) {
+    co_return true;
+  }
+  co_return false;
+}
+}  // namespace
+
+TEST_CASE("sleep at the extremes: Clock::duration::min() is one turn, max() sleeps until cancelled (no overflow)") {
+  CHECK(run_virtual(sleep_min_duration()) == 0s);
+  CHECK(run_virtual(cancel_an_endless_sleep()));
+}

@@ -1,6 +1,8 @@
 // coop.hpp — everything, in the order to read it.
 //
 //   task.hpp         Task<T>: a lazy coroutine; what co_await on it does
+//   clock.hpp        coop::Clock
+//   trace.hpp        (its two enums) what a task can wait on, how a task ends
 //   loop.hpp         the event loop and the one door every suspension goes through
 //   sleep.hpp        sleep(): the smallest awaitable, the worked example of a Wait
 //   task_handle.hpp  create_task() and TaskHandle<T>: running coroutines side by side
@@ -11,11 +13,12 @@
 //   event.hpp        Event
 //   lock.hpp         Lock
 //   queue.hpp        Queue<T>
-//   trace.hpp        watching the loop: tracing hooks, diagnostics
+//   trace.hpp        (the rest) watching the loop: tracing hooks, diagnostics
 //   frame_allocator.hpp  where coroutine frames come from
 //   errors.hpp       CancelledError, TimeoutError, DeadlockError, UsageError
 #pragma once
 
+#include "coop/clock.hpp"
 #include "coop/errors.hpp"
 #include "coop/event.hpp"
 #include "coop/frame_allocator.hpp"

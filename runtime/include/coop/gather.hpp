@@ -68,10 +68,10 @@ Task<std::tuple<detail::gather_value_t<Ts>...>> gather(Task<Ts>... tasks) {
       children);
 }
 
-// gather(vector of Task<T>) -> std::vector<T>, in the vector's order.
+// gather(vector of Task<T>) -> std::vector<T>, in the vector's order (Task<void> when T
+// is void).
 template <class T>
-  requires(!std::is_void_v<T>)
-Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
+auto gather(std::vector<Task<T>> tasks) -> Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> {
   for (const Task<T>& t : tasks) detail::require_runnable(t, "gather");  // all or nothing
   std::vector<TaskHandle<T>> children;
   children.reserve(tasks.size());
@@ -82,17 +82,16 @@ Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
   }
   co_await join;
   join.rethrow_first_failure();
-  std::vector<T> results;
-  results.reserve(children.size());
-  for (TaskHandle<T>& h : children) {
-    results.push_back(h.state().take_result());
-    h = {};  // done with the record: free it while it is in the cache
+  if constexpr (!std::is_void_v<T>) {
+    std::vector<T> results;
+    results.reserve(children.size());
+    for (TaskHandle<T>& h : children) {
+      results.push_back(h.state().take_result());
+      h = {};  // done with this child: let its record go
+    }
+    co_return results;
   }
-  co_return results;
 }
-
-// gather(vector of Task<void>): waits for all of them.
-Task<void> gather(std::vector<Task<void>> tasks);
 
 // The same for tasks already scheduled with create_task (for instance to name them).
 // Results are copies: the handles stay usable.

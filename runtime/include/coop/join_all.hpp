@@ -25,8 +25,7 @@ class JoinAll final : public Wait, private TimerNode {
   // it passes (timed_out()).
   JoinAll(WaitKind kind, std::size_t capacity, std::optional<Clock::time_point> deadline = {});
 
-  // Watch one more child (at most `capacity`). gather adds each child as it creates it, while
-  // the child's record is still in the cache.
+  // Watch one more child (at most `capacity` of them).
   void add(TaskBase& child);
 
   bool await_ready() const noexcept { return remaining_ == 0; }
@@ -34,9 +33,8 @@ class JoinAll final : public Wait, private TimerNode {
   // Throws CancelledError if the awaiting task was cancelled (after its children finished).
   void await_resume() const { throw_if_interrupted(); }
 
-  // The child whose failure (exception or cancellation) ended the group early, if any.
-  TaskBase* first_failure() const noexcept { return first_failure_; }
-  // Rethrows first_failure()'s exception, if there was one.
+  // Rethrows the exception of the child whose failure (an exception, or a cancellation)
+  // ended the group early, if one did.
   void rethrow_first_failure() const {
     if (first_failure_ != nullptr) std::rethrow_exception(first_failure_->exception());
   }

@@ -121,7 +121,7 @@ class Lock {
   // The owner is kept (counted) only to name it in deadlock reports.
   void set_owner(detail::TaskBase* t) noexcept {
     if (t != nullptr) t->add_ref();
-    if (owner_ != nullptr) owner_->release();
+    if (owner_ != nullptr) owner_->drop_ref();
     owner_ = t;
   }
 

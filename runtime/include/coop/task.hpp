@@ -1,7 +1,8 @@
 // task.hpp — Task<T>: a coroutine, and what `co_await` on it means.
 //
 // asyncio: `async def fetch() -> bytes` — calling fetch() returns a coroutine object and
-// runs none of its body. Task<T> is that object. It is lazy: the body starts only when
+// runs none of its body. Task<T> is that object. (asyncio's *Task*, a coroutine scheduled
+// to run on its own, is coop's TaskHandle: task_handle.hpp.) It is lazy: the body starts only when
 // something drives it, either `co_await task` from another coroutine (the body then runs
 // inside the awaiting task, like `await fetch()`), or create_task(), which hands it to the
 // loop to run on its own (task_handle.hpp).
@@ -152,7 +153,7 @@ class [[nodiscard]] Task {
   }
 
   // Hands the frame to a task record (create_task), checking it can still run.
-  std::coroutine_handle<promise_type> release(const char* what) {
+  std::coroutine_handle<promise_type> take_frame(const char* what) {
     check_runnable(handle_, what);
     return std::exchange(handle_, {});
   }

@@ -43,7 +43,7 @@ namespace detail {
 template <class T>
 class TaskState final : public TaskBase {
  public:
-  TaskState(Task<T>&& task, std::string&& name) : TaskBase(task.release("create_task"), std::move(name)) {}
+  TaskState(Task<T>&& task, std::string&& name) : TaskBase(task.take_frame("create_task"), std::move(name)) {}
 
   // The result, for someone who shares it (a copy), or for its only owner (moved out).
   // Rethrows the task's exception (and counts as retrieving it).
@@ -132,7 +132,7 @@ class TaskHandle {
     return *this;
   }
   ~TaskHandle() {
-    if (state_) state_->release();
+    if (state_) state_->drop_ref();
   }
 
   explicit operator bool() const noexcept { return state_ != nullptr; }

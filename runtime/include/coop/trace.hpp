@@ -1,5 +1,8 @@
 // trace.hpp — watching the loop: tracing hooks and diagnostics.
 //
+// Read the two enums first (what a task can wait on, how a task ends): they are the words
+// the loop speaks in, and loop.hpp uses them. The rest makes most sense after loop.hpp.
+//
 // Every suspension and every step goes through the loop (loop.hpp), so the loop can tell
 // an observer exactly what happened: a task was spawned, began a step, suspended on *what*,
 // was woken, finished *how*. Lessons draw their timelines from these events and graders
@@ -10,15 +13,14 @@
 // otherwise, so a test can capture and check them.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace coop {
+#include "coop/clock.hpp"
 
-using Clock = std::chrono::steady_clock;
+namespace coop {
 
 namespace detail {
 class TaskBase;
@@ -142,8 +144,5 @@ struct Diagnostic {
   std::string message;  // one complete line, e.g. "task 'flusher' blocked the loop for 250 ms ..."
 };
 std::string_view to_string(Diagnostic::Kind kind) noexcept;
-
-// "250 ms", "1.5 s", "40 us": a duration as a person would write it.
-std::string format_duration(Clock::duration d);
 
 }  // namespace coop
