@@ -3,7 +3,11 @@
 
 #include <fmt/format.h>
 
+#include "coop/poller.hpp"
+#include "coop/thread_pool.hpp"
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <thread>
 #include <time.h>
@@ -101,8 +105,13 @@ TimerNode::~TimerNode() {
 
 // ---- Loop: setting up ------------------------------------------------------------------
 
+namespace {
+std::atomic<std::uint64_t> loops_made{0};
+}
+
 Loop::Loop(RunOptions options)
     : options_(std::move(options)),
+      id_(++loops_made),
       tracer_(options_.tracer),
       virtual_time_(options_.virtual_time),
       start_(Clock::now()),
@@ -112,10 +121,13 @@ Loop::Loop(RunOptions options)
     throw UsageError(
         "coop::run() called while a loop is already running on this thread; "
         "inside a coroutine, co_await the Task (or create_task it) instead");
+  poller_ = std::make_unique<Poller>();
   current_ = this;
 }
 
 Loop::~Loop() {
+  wait_for_jobs();        // pool threads hold pointers to this loop until their jobs are back
+  default_pool_.reset();  // joins its threads
   // Records still referenced by handles outlive the loop; they must not point into it.
   while (!failed_.empty()) failed_.pop_front();
   while (!live_.empty()) live_.pop_front();
@@ -260,36 +272,117 @@ void Loop::fire_due_timers() {
 
 // ---- Loop: turns and steps -------------------------------------------------------------
 
-// One turn: fire due timers, then run one step of each task that was ready at the start
-// of the turn (tasks readied during the turn wait for the next one; that is what makes
-// sleep(0) "one loop turn"). When nothing is ready, first wait for the next timer: leap to
-// it under virtual time, sleep until it otherwise. Returns false when nothing can ever run
-// again, or the next timer lies beyond `limit`.
+// One turn: fire due timers, then run one step of each task that is ready (tasks readied
+// by those steps wait for the next turn; that is what makes sleep(0) "one loop turn").
+// When nothing is ready, first wait for something to happen (idle). Returns false when
+// nothing can ever happen again, or the next thing lies beyond `limit`.
 bool Loop::run_once(Clock::time_point limit) {
   if (ready_count_ == 0) {
-    if (timers_.empty()) {
-      // Simplification, labelled: with no poller to sleep in, an outside source (a thread
-      // pool job, a socket) is waited for by napping 1 ms at a time.
-      if (external_ == 0) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else {
-      Clock::time_point next = timers_.front()->deadline_;
-      if (next > limit) return false;
-      if (virtual_time_) {
-        virtual_now_ = std::max(virtual_now_, next);
-      } else {
-        std::this_thread::sleep_until(next);
-      }
-    }
-    // The loop idled: the next step's time starts now, not at the end of the last step.
-    // (Otherwise each step is timed from the end of the previous one: one clock read per
-    // step instead of two.)
-    if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
+    if (!idle(limit)) return false;
+  } else if (outside_work()) {
+    poll_outside(Clock::duration::zero());  // a quick look, so busy tasks cannot starve sockets
   }
   fire_due_timers();
   std::size_t n = ready_count_;
   while (n-- > 0) step(*pop_ready());
   return true;
+}
+
+bool Loop::outside_work() const noexcept { return jobs_in_flight_ > 0 || poller_->parked() > 0; }
+
+// Nothing is ready: wait for whatever comes first, the next timer or the outside world.
+//   * Only timers: sleep until the first one (real time), or leap to it (virtual time).
+//   * Something outside too (a parked socket, a job in flight): wait in the poller, for
+//     real, until the next timer at most. Under virtual time the clock then moves by the
+//     real time waited: virtual time only leaps when nothing outside could come first.
+// Returns false when there is nothing to wait for (a deadlock), or only timers beyond
+// `limit`.
+bool Loop::idle(Clock::time_point limit) {
+  const bool outside = outside_work();
+  if (timers_.empty() && !outside) return false;
+  Clock::time_point until = limit;
+  if (!timers_.empty()) until = std::min(until, timers_.front()->deadline_);
+  if (!outside) {
+    if (timers_.front()->deadline_ > limit) return false;
+    if (virtual_time_)
+      virtual_now_ = std::max(virtual_now_, until);
+    else
+      std::this_thread::sleep_until(until);
+  } else {
+    std::optional<Clock::duration> timeout;  // forever, unless something is due
+    const Clock::time_point t = now();
+    if (until != Clock::time_point::max()) timeout = until > t ? until - t : Clock::duration::zero();
+    const Clock::time_point real_start = Clock::now();
+    poll_outside(timeout);
+    if (virtual_time_) {
+      const Clock::duration waited = Clock::now() - real_start;
+      virtual_now_ = (timeout && waited >= *timeout) ? until : virtual_now_ + waited;
+    }
+  }
+  // The loop idled: the next step's time starts now, not at the end of the last step.
+  if (slow_step_ns_ > 0) last_tick_ = coarse_now_ns();
+  return true;
+}
+
+// Asks the poller what happened outside (waiting up to `timeout`), then collects the
+// jobs that came back.
+void Loop::poll_outside(std::optional<Clock::duration> timeout) {
+  poller_->wait(timeout);
+  if (jobs_in_flight_ > 0) collect_jobs();
+}
+
+// ---- Loop: jobs on thread pools ----------------------------------------------------------
+
+ThreadPool& Loop::default_pool() {
+  if (!default_pool_) {
+    std::size_t cores = std::thread::hardware_concurrency();
+    default_pool_ = std::make_unique<ThreadPool>(std::min<std::size_t>(32, (cores == 0 ? 1 : cores) + 4));
+  }
+  return *default_pool_;
+}
+
+void Loop::submit_job(ThreadPool& pool, std::unique_ptr<Job> job) {
+  job->loop = this;
+  ++jobs_in_flight_;
+  try {
+    pool.submit(std::move(job));
+  } catch (...) {
+    --jobs_in_flight_;
+    throw;
+  }
+}
+
+// On a pool thread. The notification is sent while the lock is held: once the loop can see
+// the job, this thread no longer touches the loop (which may then finish and be destroyed).
+void Loop::job_done(std::unique_ptr<Job> job) noexcept {
+  std::lock_guard<std::mutex> lock(jobs_mutex_);
+  jobs_done_.push_back(std::move(job));
+  poller_->notify();
+}
+
+// On the loop thread: hand each job that came back to the task awaiting it, if any still
+// does (a cancelled task stopped waiting; its job's result is dropped here).
+void Loop::collect_jobs() noexcept {
+  std::vector<std::unique_ptr<Job>> done;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mutex_);
+    done.swap(jobs_done_);
+  }
+  for (std::unique_ptr<Job>& job : done) {
+    --jobs_in_flight_;
+    if (ThreadWait* w = job->waiter) w->job_finished(std::move(job));
+  }
+}
+
+void Loop::wait_for_jobs() noexcept {
+  while (jobs_in_flight_ > 0) {
+    try {
+      poll_outside(std::nullopt);
+    } catch (...) {
+      collect_jobs();  // the poller failed: keep collecting (jobs_done_ fills regardless)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 }
 
 void Loop::step(TaskBase& t) {
@@ -442,6 +535,7 @@ void Loop::shutdown() {
     throw;
   }
   abandon_remaining();
+  wait_for_jobs();  // run() ends only after the pools' jobs in flight have finished
   failed_.for_each([&](TaskBase& t) { report_unretrieved(t); });
   while (!failed_.empty()) failed_.pop_front();
 }

@@ -13,12 +13,17 @@
 //   event.hpp        Event
 //   lock.hpp         Lock
 //   queue.hpp        Queue<T>
+//   async_with.hpp   async_with(): `async with`, enter and exit may await
+//   poller.hpp       how the loop sleeps, and how sockets and threads wake it
+//   thread_pool.hpp  ThreadPool, to_thread, run_in_executor: the blocking world
+//   socket.hpp       TcpListener, TcpStream, open_connection
 //   trace.hpp        (the rest) watching the loop: tracing hooks, diagnostics
 //   frame_allocator.hpp  where coroutine frames come from
 //   errors.hpp       CancelledError, TimeoutError, DeadlockError, UsageError
 #pragma once
 
 #include "coop/clock.hpp"
+#include "coop/async_with.hpp"
 #include "coop/errors.hpp"
 #include "coop/event.hpp"
 #include "coop/frame_allocator.hpp"
@@ -28,8 +33,11 @@
 #include "coop/loop.hpp"
 #include "coop/queue.hpp"
 #include "coop/run.hpp"
+#include "coop/poller.hpp"
 #include "coop/sleep.hpp"
+#include "coop/socket.hpp"
 #include "coop/task.hpp"
 #include "coop/task_handle.hpp"
+#include "coop/thread_pool.hpp"
 #include "coop/trace.hpp"
 #include "coop/wait_for.hpp"

@@ -36,6 +36,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@
 #include "coop/trace.hpp"
 
 namespace coop {
+
+class ThreadPool;
 
 // How run() drives the loop.
 struct RunOptions {
@@ -75,6 +78,8 @@ namespace detail {
 
 class Loop;
 class Wait;
+class Job;
+class Poller;
 
 // Notified when a task finishes (gather, wait_for and `co_await handle` use this).
 class DoneObserver : public ListNode {
@@ -262,6 +267,9 @@ class Loop {
     return t + d;
   }
   Clock::time_point start_time() const noexcept { return start_; }
+  // Distinguishes loops over time (1, 2, 3, ... per process): a socket registered with one
+  // loop's poller must register again with the next.
+  std::uint64_t id() const noexcept { return id_; }
   TaskBase* running() const noexcept { return running_; }
   Tracer* tracer() const noexcept { return tracer_; }
 
@@ -272,10 +280,15 @@ class Loop {
   void add_timer(TimerNode& node, Clock::time_point deadline);
   void remove_timer(TimerNode& node) noexcept;
 
-  // Sources outside the loop that may still wake a task (thread-pool jobs, sockets): while
-  // any exist, an empty ready queue and no timers means waiting, not a deadlock.
-  void add_external() noexcept { ++external_; }
-  void remove_external() noexcept { --external_; }
+  // The outside world: sockets wait in the poller (poller.hpp), blocking functions run on
+  // thread pools (thread_pool.hpp). While a socket wait is parked or a job is in flight,
+  // an empty ready queue with no timer means waiting for them, not a deadlock.
+  Poller& poller() noexcept { return *poller_; }
+  ThreadPool& default_pool();  // to_thread's, made on first use
+  // Loop thread: send a job to a pool; it counts as in flight until it comes back.
+  void submit_job(ThreadPool& pool, std::unique_ptr<Job> job);
+  // Any thread (a pool's): the job has run; queue it for the loop and wake the loop.
+  void job_done(std::unique_ptr<Job> job) noexcept;
 
   // Runs until `main` finishes, then winds down (shutdown). Throws DeadlockError when main
   // can never finish, after winding down.
@@ -295,6 +308,11 @@ class Loop {
   void push_ready(TaskBase& task) noexcept;
   TaskBase* pop_ready() noexcept;
   bool run_once(Clock::time_point limit);
+  bool idle(Clock::time_point limit);
+  bool outside_work() const noexcept;
+  void poll_outside(std::optional<Clock::duration> timeout);
+  void collect_jobs() noexcept;
+  void wait_for_jobs() noexcept;
   void fire_due_timers();
   void step(TaskBase& task);
   void finish(TaskBase& task, Outcome how);
@@ -311,6 +329,7 @@ class Loop {
   static inline thread_local Loop* current_ = nullptr;
 
   RunOptions options_;
+  std::uint64_t id_;                    // see id()
   Tracer* tracer_;                      // options_.tracer, read on every event
   bool virtual_time_;
   Clock::time_point start_;             // when run() began, on the loop's clock
@@ -324,7 +343,11 @@ class Loop {
   IntrusiveList<TaskBase> live_;        // unfinished tasks
   IntrusiveList<TaskBase> failed_;      // finished with an unretrieved exception, still referenced
   std::uint64_t next_id_ = 1;
-  std::size_t external_ = 0;            // see add_external()
+  std::unique_ptr<Poller> poller_;      // where the loop sleeps when nothing is ready
+  std::size_t jobs_in_flight_ = 0;      // submitted to a pool and not collected yet
+  std::mutex jobs_mutex_;               // guards jobs_done_, which pool threads fill
+  std::vector<std::unique_ptr<Job>> jobs_done_;
+  std::unique_ptr<ThreadPool> default_pool_;
   std::size_t shutdown_waiting_ = 0;    // tasks cancelled by shutdown that have not finished
   bool abandoning_ = false;             // destroying frames: wake() does nothing
   std::int64_t slow_step_ns_;           // options_.slow_step_warning, in ns; 0 = off
