@@ -93,6 +93,7 @@ const std::string& TaskBase::name() const {
 std::string Wait::describe() const { return std::string(to_string(kind_)); }
 
 void Wait::throw_orphaned() const {
+  if (kind_ == WaitKind::io) throw UsageError("the socket was closed while this task waited on it");
   throw UsageError(fmt::format("the object this task waited on ({}) was destroyed while it waited; an "
                                "Event, Lock or Queue must outlive the tasks waiting on it",
                                to_string(kind_)));

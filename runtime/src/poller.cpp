@@ -5,6 +5,18 @@
 
 namespace coop::detail {
 
+IoWait::~IoWait() {
+  // Destroyed while parked (its task was abandoned): the poller must forget it.
+  if (in_poller_)
+    if (Loop* loop = Loop::current_or_null()) loop->poller().unpark(fd_, write_ ? Poller::Direction::write : Poller::Direction::read);
+}
+
+bool IoWait::on_cancel() noexcept {
+  if (in_poller_)
+    if (Loop* loop = Loop::current_or_null()) loop->poller().unpark(fd_, write_ ? Poller::Direction::write : Poller::Direction::read);
+  return true;
+}
+
 void Poller::park(int fd, Direction direction, IoWait& wait) {
   if (fd < 0) throw UsageError("I/O on a closed socket");
   if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 1);
@@ -13,6 +25,9 @@ void Poller::park(int fd, Direction direction, IoWait& wait) {
     throw UsageError(direction == Direction::read ? "two tasks read from the same socket at once"
                                                   : "two tasks write to the same socket at once");
   slot = &wait;
+  wait.fd_ = fd;
+  wait.write_ = direction == Direction::write;
+  wait.in_poller_ = true;
   ++parked_;
 }
 
@@ -20,6 +35,7 @@ void Poller::unpark(int fd, Direction direction) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= slots_.size()) return;
   IoWait*& slot = direction == Direction::read ? slots_[fd].reader : slots_[fd].writer;
   if (slot == nullptr) return;
+  slot->in_poller_ = false;
   slot = nullptr;
   --parked_;
 }
@@ -31,13 +47,24 @@ void Poller::ready(int fd, bool readable, bool writable) noexcept {
   if (readable)
     if (IoWait* w = slots_[fd].reader; w != nullptr && w->on_ready()) {
       unpark(fd, Direction::read);
-      w->finished();
+      w->wake();
     }
   if (writable)
     if (IoWait* w = slots_[fd].writer; w != nullptr && w->on_ready()) {
       unpark(fd, Direction::write);
-      w->finished();
+      w->wake();
     }
+}
+
+// The socket is being closed under a parked task: that task must not wait forever.
+void Poller::orphan_parked(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= slots_.size()) return;
+  for (Direction d : {Direction::read, Direction::write}) {
+    IoWait* w = d == Direction::read ? slots_[fd].reader : slots_[fd].writer;
+    if (w == nullptr) continue;
+    unpark(fd, d);
+    w->orphan();
+  }
 }
 
 }  // namespace coop::detail

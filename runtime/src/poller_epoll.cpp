@@ -53,8 +53,7 @@ void Poller::add_fd(int fd) {
 
 void Poller::remove_fd(int fd) noexcept {
   ::epoll_ctl(poll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // closing would do it too
-  unpark(fd, Direction::read);
-  unpark(fd, Direction::write);
+  orphan_parked(fd);
 }
 
 void Poller::wait(std::optional<Clock::duration> timeout) {

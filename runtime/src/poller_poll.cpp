@@ -41,10 +41,7 @@ void Poller::add_fd(int fd) {
   if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 1);
 }
 
-void Poller::remove_fd(int fd) noexcept {
-  unpark(fd, Direction::read);
-  unpark(fd, Direction::write);
-}
+void Poller::remove_fd(int fd) noexcept { orphan_parked(fd); }
 
 void Poller::wait(std::optional<Clock::duration> timeout) {
   std::vector<pollfd> fds;

@@ -125,12 +125,6 @@ socklen_t length_of(const sockaddr_storage& ss) {
 
 // ---- SocketWait: parking on the poller ---------------------------------------------------
 
-SocketWait::~SocketWait() {
-  // Destroyed while parked (its task was abandoned): the poller must forget it.
-  if (in_poller_)
-    if (Loop* loop = Loop::current_or_null()) loop->poller().unpark(fd_, direction_);
-}
-
 bool SocketWait::park_on_socket(std::coroutine_handle<> h) {
   if (fd_ < 0) throw UsageError("I/O on a closed socket");
   Loop& loop = Loop::current("socket I/O");
@@ -140,15 +134,6 @@ bool SocketWait::park_on_socket(std::coroutine_handle<> h) {
   }
   if (!park(h)) return false;  // a pending cancellation lands here
   loop.poller().park(fd_, direction_, *this);
-  in_poller_ = true;
-  return true;
-}
-
-bool SocketWait::on_cancel() noexcept {
-  if (in_poller_) {
-    if (Loop* loop = Loop::current_or_null()) loop->poller().unpark(fd_, direction_);
-    in_poller_ = false;
-  }
   return true;
 }
 
@@ -162,7 +147,7 @@ std::string SocketWait::describe_as(const char* operation) const {
 }
 
 // Each on_ready() below runs the system call once more and says whether the operation is
-// over. The poller unparks and wakes the task when it is; in_poller_ follows.
+// over. The poller unparks and wakes the task when it is.
 
 ReadAwaiter::ReadAwaiter(TcpStream& s, std::span<std::byte> buffer) noexcept
     : SocketWait(SocketAccess::fd(s), &SocketAccess::loop_id(s), Poller::Direction::read, s.peer()),
@@ -173,13 +158,11 @@ bool ReadAwaiter::on_ready() noexcept {
     ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
     if (n >= 0) {
       got_ = static_cast<std::size_t>(n);
-      in_poller_ = false;
       return true;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
     error_ = errno;
-    in_poller_ = false;
     return true;
   }
 }
@@ -206,7 +189,6 @@ bool WriteAwaiter::on_ready() noexcept {
     error_ = errno;
     break;
   }
-  in_poller_ = false;
   return true;
 }
 
@@ -223,13 +205,11 @@ bool AcceptAwaiter::on_ready() noexcept {
     if (fd >= 0) {
       set_nodelay(fd);
       accepted_ = SocketAccess::stream(fd, SocketAccess::endpoint(reinterpret_cast<sockaddr*>(&peer)));
-      in_poller_ = false;
       return true;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;  // that one gave up; try the next
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
     error_ = errno;
-    in_poller_ = false;
     return true;
   }
 }
@@ -248,7 +228,6 @@ bool ConnectAwaiter::on_ready() noexcept {
   ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len);
   if (error == EINPROGRESS || error == EALREADY) return false;
   error_ = error;
-  in_poller_ = false;
   return true;
 }
 

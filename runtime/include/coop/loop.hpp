@@ -212,6 +212,7 @@ class Wait {
 
  private:
   friend class Loop;
+  friend class Poller;  // wakes the socket waits it finished
   TaskBase* task_ = nullptr;
   WaitKind kind_;
   bool cancelled_ = false;

@@ -30,7 +30,10 @@
 
 namespace coop::detail {
 
-// A task waiting for a file descriptor to become ready (WaitKind::io).
+class Poller;
+
+// A task waiting for a file descriptor to become ready (WaitKind::io). The poller alone
+// records whether it is parked there; cancelling it or destroying it unparks it.
 class IoWait : public Wait {
  public:
   IoWait() noexcept : Wait(WaitKind::io) {}
@@ -40,11 +43,14 @@ class IoWait : public Wait {
   virtual bool on_ready() noexcept = 0;
 
  protected:
-  ~IoWait() = default;
+  ~IoWait();
+  bool on_cancel() noexcept override;
 
  private:
   friend class Poller;
-  void finished() noexcept { wake(); }  // the poller's way to wake the task
+  int fd_ = -1;              // where it is parked, while in_poller_
+  bool write_ = false;       // which direction
+  bool in_poller_ = false;
 };
 
 class Poller {
@@ -58,7 +64,8 @@ class Poller {
 
   // A socket the loop will wait on (epoll registers it here, once).
   void add_fd(int fd);
-  // Before closing it. Parked waits on it must be gone already.
+  // Before closing it. A task still parked on it is woken with a UsageError ("the socket
+  // was closed while this task waited on it").
   void remove_fd(int fd) noexcept;
 
   // `wait` is parked until `fd` is ready in `direction` (one wait per fd and direction).
@@ -80,6 +87,7 @@ class Poller {
     IoWait* writer = nullptr;
   };
   void ready(int fd, bool readable, bool writable) noexcept;
+  void orphan_parked(int fd) noexcept;
   void drain_notifications() noexcept;
 
   std::vector<Slot> slots_;     // indexed by fd

@@ -123,15 +123,11 @@ namespace detail {
 // The awaiters. Each tries its operation in await_ready, parks on the poller only if it
 // would block, and retries in on_ready when the poller says the socket is ready.
 class SocketWait : public IoWait {
- public:
-  ~SocketWait();
-
  protected:
   SocketWait(int fd, std::uint64_t* loop_id, Poller::Direction direction, const Endpoint& where) noexcept
       : fd_(fd), loop_id_(loop_id), direction_(direction), where_(where) {}
   bool park_on_socket(std::coroutine_handle<> h);  // Wait::park, then the poller
   void throw_if_failed(const char* operation) const;
-  bool on_cancel() noexcept override;
   std::string describe_as(const char* operation) const;
 
   int fd_;
@@ -139,7 +135,6 @@ class SocketWait : public IoWait {
   Poller::Direction direction_;
   const Endpoint& where_;
   int error_ = 0;           // errno of a real failure
-  bool in_poller_ = false;
 };
 
 class ReadAwaiter final : public SocketWait {
