@@ -25,6 +25,18 @@
 // stored in async_with's frame, which lives until the body has finished, so a lambda body
 // may capture by reference safely here (unlike a lambda coroutine passed on its own).
 // Simplification, labelled: unlike Python's __aexit__, aexit cannot swallow the exception.
+//
+// A compiler pitfall, GCC 12: a lambda written inside the co_await expression whose
+// captures own memory, `co_await async_with(r, [s](R&) -> Task<void> {...})` with s a
+// std::string (or a vector, a unique_ptr...), is destroyed twice: GCC 12 keeps a hidden
+// bitwise copy of the closure and runs the destructor on both, a double free that
+// AddressSanitizer reports. The bug is in the code GCC generates for the caller, so nothing
+// in this header can prevent it. Clang is not affected. Safe forms, on every compiler:
+//   * capture by reference, [&] or [&s]: the body runs inside that same co_await
+//     expression, so what it refers to is still alive (and it is the natural choice here);
+//   * capture nothing, or only trivially destructible things (pointers, ints);
+//   * name the lambda first, then pass it: `auto body = [s](R&) -> Task<void> {...};
+//     co_await async_with(r, body);` (async_with copies it into its own frame).
 #pragma once
 
 #include <concepts>

@@ -14,6 +14,7 @@
 //   lock.hpp         Lock
 //   queue.hpp        Queue<T>
 //   async_with.hpp   async_with(): `async with`, enter and exit may await
+//   generator.hpp    AsyncGenerator<T>: `async for` and async generators
 //   poller.hpp       how the loop sleeps, and how sockets and threads wake it
 //   thread_pool.hpp  ThreadPool, to_thread, run_in_executor: the blocking world
 //   socket.hpp       TcpListener, TcpStream, open_connection
@@ -28,6 +29,7 @@
 #include "coop/event.hpp"
 #include "coop/frame_allocator.hpp"
 #include "coop/gather.hpp"
+#include "coop/generator.hpp"
 #include "coop/join_all.hpp"
 #include "coop/lock.hpp"
 #include "coop/loop.hpp"
