@@ -15,7 +15,7 @@ CMAKE_ARGS += $(if $(filter 1 ON on yes,$(WERROR)),-DCOOP_WERROR=ON,)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run lesson test bench deps check-asan check-clang check-O0 clean help
+.PHONY: all build run lesson test bench deps check-asan check-tsan check-poll check-clang check-O0 clean help
 
 all: build
 
@@ -27,6 +27,8 @@ help:
 	@echo "  make bench          run the benchmarks (optimised build in build-bench/)"
 	@echo "  make deps           install what the build needs (apt-get; prints the brew line on macOS)"
 	@echo "  make check-asan     runtime tests with AddressSanitizer + UBSan, at -O0 (build-asan/)"
+	@echo "  make check-tsan     thread tests with ThreadSanitizer (build-tsan/)"
+	@echo "  make check-poll     socket tests on the poll() fallback instead of epoll (build-poll/)"
 	@echo "  make check-clang    runtime tests built with Clang 14 at -O0 (build-clang/)"
 	@echo "  make check-O0       runtime tests built with GCC at -O0 (build-O0/)"
 	@echo "  make clean          remove the build directories"
@@ -75,20 +77,26 @@ bench: $(DEPS_STAMP)
 	@build-bench/bench/coop_bench $(ARGS)
 
 # Runtime tests in other configurations (CI runs these). Each has its own build tree.
+# $(1) tree, $(2) compiler, $(3) CMake options, $(4) test label
 define runtime_check
 	@cmake -S . -B $(1) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=$(2) $(3) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(1) -j $(JOBS)
-	@ctest --test-dir $(1) --output-on-failure -j $(JOBS) -L runtime
+	@ctest --test-dir $(1) --output-on-failure -j $(JOBS) -L $(4)
 endef
+CXX_DEFAULT = $$(sh .ci/install-deps.sh --compiler)
 
 check-asan: $(DEPS_STAMP)
-	$(call runtime_check,build-asan,$$(sh .ci/install-deps.sh --compiler),-DCOOP_SANITIZE=address$(,)undefined)
+	$(call runtime_check,build-asan,$(CXX_DEFAULT),-DCOOP_SANITIZE=address$(,)undefined,runtime)
+check-tsan: $(DEPS_STAMP)
+	$(call runtime_check,build-tsan,$(CXX_DEFAULT),-DCOOP_SANITIZE=thread,threads)
+check-poll: $(DEPS_STAMP)
+	$(call runtime_check,build-poll,$(CXX_DEFAULT),-DCOOP_POLLER=poll,sockets)
 check-clang: $(DEPS_STAMP)
-	$(call runtime_check,build-clang,$$(command -v clang++-14 || echo clang++),)
+	$(call runtime_check,build-clang,$$(command -v clang++-14 || echo clang++),,runtime)
 check-O0: $(DEPS_STAMP)
-	$(call runtime_check,build-O0,$$(sh .ci/install-deps.sh --compiler),)
+	$(call runtime_check,build-O0,$(CXX_DEFAULT),,runtime)
 
 clean:
-	rm -rf $(BUILD) build-bench build-asan build-clang build-O0
+	rm -rf $(BUILD) build-bench build-asan build-tsan build-poll build-clang build-O0
 
 , := ,
