@@ -17,13 +17,18 @@ bool IoWait::on_cancel() noexcept {
   return true;
 }
 
-void Poller::park(int fd, Direction direction, IoWait& wait) {
+void Poller::check_free(int fd, Direction direction) const {
   if (fd < 0) throw UsageError("I/O on a closed socket");
-  if (static_cast<std::size_t>(fd) >= slots_.size()) slots_.resize(static_cast<std::size_t>(fd) + 1);
-  IoWait*& slot = direction == Direction::read ? slots_[fd].reader : slots_[fd].writer;
+  if (static_cast<std::size_t>(fd) >= slots_.size()) return;
+  const IoWait* slot = direction == Direction::read ? slots_[fd].reader : slots_[fd].writer;
   if (slot != nullptr)
     throw UsageError(direction == Direction::read ? "two tasks read from the same socket at once"
                                                   : "two tasks write to the same socket at once");
+}
+
+// (add_fd sized slots_ for this fd when the socket was introduced to the poller.)
+void Poller::park(int fd, Direction direction, IoWait& wait) noexcept {
+  IoWait*& slot = direction == Direction::read ? slots_[fd].reader : slots_[fd].writer;
   slot = &wait;
   wait.fd_ = fd;
   wait.write_ = direction == Direction::write;

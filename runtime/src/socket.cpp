@@ -125,16 +125,22 @@ socklen_t length_of(const sockaddr_storage& ss) {
 
 // ---- SocketWait: parking on the poller ---------------------------------------------------
 
+// Everything that can fail happens before park(): once the task is parked, await_suspend
+// must not throw (the loop would believe the task waits on an awaiter that is gone).
 bool SocketWait::park_on_socket(std::coroutine_handle<> h) {
-  if (fd_ < 0) throw UsageError("I/O on a closed socket");
   Loop& loop = Loop::current("socket I/O");
   if (*loop_id_ != loop.id()) {  // first wait on this loop: introduce the socket
     loop.poller().add_fd(fd_);
     *loop_id_ = loop.id();
   }
+  loop.poller().check_free(fd_, direction_);  // a second reader is a UsageError, not a wait
   if (!park(h)) return false;  // a pending cancellation lands here
   loop.poller().park(fd_, direction_, *this);
   return true;
+}
+
+void SocketWait::require_open() const {
+  if (fd_ < 0) throw UsageError("I/O on a closed socket (closed, or moved from)");
 }
 
 void SocketWait::throw_if_failed(const char* operation) const {

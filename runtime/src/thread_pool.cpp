@@ -18,6 +18,11 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : threads_) t.join();
 }
 
+void ThreadPool::check_open() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) throw UsageError("a job was submitted to a ThreadPool that is being destroyed");
+}
+
 void ThreadPool::submit(std::unique_ptr<detail::Job> job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -68,8 +68,11 @@ class Poller {
   // was closed while this task waited on it").
   void remove_fd(int fd) noexcept;
 
-  // `wait` is parked until `fd` is ready in `direction` (one wait per fd and direction).
-  void park(int fd, Direction direction, IoWait& wait);
+  // Throws UsageError if a wait is already parked on `fd` in `direction` (two readers).
+  void check_free(int fd, Direction direction) const;
+  // `wait` is parked until `fd` is ready in `direction` (one wait per fd and direction;
+  // check_free first: this one cannot fail).
+  void park(int fd, Direction direction, IoWait& wait) noexcept;
   void unpark(int fd, Direction direction) noexcept;
   std::size_t parked() const noexcept { return parked_; }
 

@@ -127,6 +127,7 @@ class SocketWait : public IoWait {
   SocketWait(int fd, std::uint64_t* loop_id, Poller::Direction direction, const Endpoint& where) noexcept
       : fd_(fd), loop_id_(loop_id), direction_(direction), where_(where) {}
   bool park_on_socket(std::coroutine_handle<> h);  // Wait::park, then the poller
+  void require_open() const;                      // UsageError on a closed socket
   void throw_if_failed(const char* operation) const;
   std::string describe_as(const char* operation) const;
 
@@ -140,7 +141,10 @@ class SocketWait : public IoWait {
 class ReadAwaiter final : public SocketWait {
  public:
   ReadAwaiter(TcpStream& s, std::span<std::byte> buffer) noexcept;
-  bool await_ready() noexcept { return on_ready(); }
+  bool await_ready() {
+    require_open();
+    return on_ready();
+  }
   bool await_suspend(std::coroutine_handle<> h) { return park_on_socket(h); }
   std::size_t await_resume() const;
   bool on_ready() noexcept override;
@@ -154,7 +158,10 @@ class ReadAwaiter final : public SocketWait {
 class WriteAwaiter final : public SocketWait {
  public:
   WriteAwaiter(TcpStream& s, std::span<const std::byte> data) noexcept;
-  bool await_ready() noexcept { return on_ready(); }
+  bool await_ready() {
+    require_open();
+    return on_ready();
+  }
   bool await_suspend(std::coroutine_handle<> h) { return park_on_socket(h); }
   void await_resume() const;
   bool on_ready() noexcept override;
@@ -167,7 +174,10 @@ class WriteAwaiter final : public SocketWait {
 class AcceptAwaiter final : public SocketWait {
  public:
   explicit AcceptAwaiter(TcpListener& l) noexcept;
-  bool await_ready() noexcept { return on_ready(); }
+  bool await_ready() {
+    require_open();
+    return on_ready();
+  }
   bool await_suspend(std::coroutine_handle<> h) { return park_on_socket(h); }
   TcpStream await_resume();
   bool on_ready() noexcept override;

@@ -82,6 +82,9 @@ class ThreadPool {
 
   std::size_t size() const noexcept { return threads_.size(); }
 
+  // For the runtime: throws UsageError if the pool is being destroyed (checked before a
+  // task parks, so that submit() does not fail after it).
+  void check_open();
   // For the runtime: queue a job (its loop is set).
   void submit(std::unique_ptr<detail::Job> job);
 
@@ -144,7 +147,8 @@ class [[nodiscard]] ThreadAwaiter final : public ThreadWait {
 
   bool await_suspend(std::coroutine_handle<> h) {
     Loop& loop = Loop::current("coop::to_thread / run_in_executor");
-    ThreadPool& pool = pool_ != nullptr ? *pool_ : loop.default_pool();  // may throw: before park
+    ThreadPool& pool = pool_ != nullptr ? *pool_ : loop.default_pool();
+    pool.check_open();           // what can fail, fails before the task parks
     if (!park(h)) return false;  // a pending cancellation: the job never starts
     in_flight_ = job_.get();
     in_flight_->waiter = this;
