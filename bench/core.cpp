@@ -1,6 +1,6 @@
 // core.cpp — what coop's core operations cost: a task, a switch, a parked task, a timer.
 //
-// Five workloads, each printed as one line per figure (bench/README.md says what each one
+// Eight workloads, each printed as one line per figure (bench/README.md says what each one
 // measures, how, and why the comparison with asyncio is fair):
 //
 //   spawn      spawn + complete + gather of 100,000 trivial tasks       ns per task
@@ -8,6 +8,9 @@
 //   suspended  100,000 tasks parked on one Event at once                 bytes per task
 //   timers     1,000,000 timers set and fired                            s total, ns per timer
 //   sleeping   1,000,000 tasks sleeping 100 ms concurrently              s, peak MB
+//   echo100    a TCP echo server on loopback, 100 connections            requests/s, bytes per connection
+//   echo10k    the same with 10,000 connections                          requests/s, bytes per connection
+//   to_thread  to_thread / run_in_executor of a trivial function         µs per call
 //
 // Timed workloads run once to warm up (frame pool, malloc, caches), then --repeat times;
 // the median is reported. Memory workloads run in a fresh process each time (this program
@@ -21,7 +24,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -30,12 +36,18 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace {
 
@@ -163,8 +175,13 @@ struct Settings {
   std::int64_t timers = 1'000'000;       // in all, timer_tasks x (timers / timer_tasks)
   std::int64_t sleeping_tasks = 1'000'000;
   std::chrono::milliseconds sleep_for = 100ms;
+  std::int64_t echo_few = 100;           // connections of echo100
+  std::int64_t echo_many = 10'000;       // and of echo10k
+  double echo_seconds = 3.0;             // the timed window of each echo run
+  double echo_warmup = 1.0;              // the unmeasured load before it
+  std::int64_t thread_calls = 20'000;    // to_thread round trips per run
   int repeat_light = 5;  // repetitions of the cheap workloads
-  int repeat_heavy = 3;  // and of the million-task one
+  int repeat_heavy = 3;  // and of the million-task and echo ones
   bool quick = false;
 
   void make_quick() {
@@ -175,6 +192,10 @@ struct Settings {
     timer_tasks /= 10;
     timers /= 10;
     sleeping_tasks /= 10;
+    echo_many /= 10;
+    echo_seconds = 1.0;
+    echo_warmup = 0.25;
+    thread_calls /= 10;
     repeat_light = repeat_heavy = 1;
   }
 };
@@ -358,6 +379,228 @@ int child_sleeping(std::int64_t n, std::chrono::milliseconds d) {
   report_diagnostics("sleeping", sink);
   fmt::print("cold_s={} warm_s={} peak_bytes={} frame_peak_bytes={}\n", cold, warm, peak, frame_peak);
   return 0;
+}
+
+// ---- 6. an echo server on loopback (in a fresh process, against echo_client) -------------
+// The server is coop's, as a user would write it: one task accepts, and each connection is
+// a task that reads what has arrived into its own 1 KiB buffer and writes it back. The
+// client is echo_client (echo_client.cpp), a separate program run as a child process, so
+// the same client can be pointed at any other server. This process serves on one loop in
+// its main thread; the client runs beside it, on the same cores.
+//
+// While the client runs, a sampler task reads VmRSS every 50 ms and keeps the highest value
+// seen with all N connections open; memory per connection is that minus VmRSS just before
+// the client started, over N. The client's result line comes back through a pipe, read on
+// the loop's default thread pool (to_thread), so the loop serves while it waits.
+
+constexpr std::size_t kEchoBuffer = 1024;  // per connection, as in Boost.Asio's echo example
+
+struct EchoServerState {
+  std::size_t want = 0;        // connections the client opens
+  std::size_t open = 0;        // connections being served now
+  std::string accept_failure;  // why accepting stopped, if it did
+  // Sampled while all `want` connections are open:
+  double rss_all_open = 0;     // the highest VmRSS
+  std::size_t frames_all_open = 0;  // frame_stats live bytes then
+  double wall0 = -1, cpu0 = 0, wall1 = 0, cpu1 = 0;  // first and last sample: this process's CPU share
+};
+
+// One connection: echo until the client closes. A reset is an ordinary end here (the
+// client closes with an echo unread at the end of its run); correctness is the client's
+// to check, byte for byte.
+Task<void> echo_connection(coop::TcpStream s, EchoServerState& st) {
+  ++st.open;
+  std::array<std::byte, kEchoBuffer> buffer;
+  try {
+    for (;;) {
+      const std::size_t n = co_await s.read_some(buffer);
+      if (n == 0) break;
+      co_await s.write_all(std::span<const std::byte>(buffer.data(), n));
+    }
+  } catch (const std::system_error&) {
+  }
+  --st.open;
+}
+
+Task<void> echo_acceptor(coop::TcpListener& listener, EchoServerState& st) {
+  try {
+    for (;;) {
+      coop::TcpStream s = co_await listener.accept();
+      (void)coop::create_task(echo_connection(std::move(s), st));
+    }
+  } catch (const std::system_error& e) {
+    // Out of descriptors, say. Closing the listener resets the connections still queued
+    // and refuses new ones, so the client stops at once and reports errors.
+    st.accept_failure = e.what();
+  }
+  listener.close();
+}
+
+Task<void> echo_sampler(EchoServerState& st) {
+  for (;;) {
+    co_await coop::sleep(50ms);
+    if (st.open != st.want) continue;
+    const double wall = std::chrono::duration<double>(Stopwatch::now().time_since_epoch()).count();
+    const double cpu = process_cpu_seconds();
+    if (st.wall0 < 0) {
+      st.wall0 = wall;
+      st.cpu0 = cpu;
+    }
+    st.wall1 = wall;
+    st.cpu1 = cpu;
+    if (const double rss = rss_total(); rss > st.rss_all_open) {
+      st.rss_all_open = rss;
+      st.frames_all_open = coop::frame_stats().live_bytes;
+    }
+  }
+}
+
+// The directory this program is in: echo_client is built beside it.
+std::string own_directory() {
+  std::vector<char> path(4096);
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
+  std::string p(path.data(), static_cast<std::size_t>(n));
+  return p.substr(0, p.find_last_of('/'));
+}
+
+struct Spawned {
+  pid_t pid = -1;
+  int out = -1;  // the read end of its stdout
+};
+
+// Starts `argv[0]` with stdout into a pipe (posix_spawn: safe in a process with threads).
+Spawned spawn_with_pipe(const std::vector<std::string>& args) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);  // dup2 clears CLOEXEC
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    throw std::system_error(rc, std::generic_category(), "cannot start " + args[0]);
+  }
+  return {pid, fds[0]};
+}
+
+struct ChildOutput {
+  std::string out;
+  int status = 0;
+};
+
+// Blocking: reads the child's stdout to the end and reaps it. Runs on a pool thread.
+ChildOutput collect(pid_t pid, int fd) {
+  ChildOutput r;
+  char buf[512];
+  for (ssize_t k; (k = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    r.out.append(buf, static_cast<std::size_t>(k));
+  }
+  ::close(fd);
+  ::waitpid(pid, &r.status, 0);
+  return r;
+}
+
+// A number field of a one-line JSON object (the client's result), or nullopt.
+std::optional<double> json_number(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\":";
+  const std::size_t at = json.find(k);
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtod(json.c_str() + at + k.size(), nullptr);
+}
+
+int identity(int x) { return x; }
+
+Task<std::string> echo_server_main(std::int64_t n, double seconds, double warmup) {
+  coop::TcpListener listener = coop::TcpListener::bind("127.0.0.1", 0);
+  EchoServerState st;
+  st.want = static_cast<std::size_t>(n);
+  (void)co_await coop::to_thread(identity, 0);  // the default pool exists before the baseline
+  coop::TaskHandle<void> acceptor = coop::create_task(echo_acceptor(listener, st), "acceptor");
+  coop::TaskHandle<void> sampler = coop::create_task(echo_sampler(st), "sampler");
+  co_await coop::sleep(0ns);  // both have started and parked
+  const double rss0 = rss_total();
+  const std::size_t frames0 = coop::frame_stats().live_bytes;
+
+  const std::string client = own_directory() + "/echo_client";
+  if (::access(client.c_str(), X_OK) != 0)
+    throw std::runtime_error(client + " is missing: build the echo_client target (make bench builds it)");
+  const Spawned c = spawn_with_pipe({client, "--port", std::to_string(listener.port()), "--connections",
+                                     std::to_string(n), "--seconds", fmt::format("{}", seconds), "--warmup",
+                                     fmt::format("{}", warmup), "--size", "64"});
+  const ChildOutput out = co_await coop::to_thread(collect, c.pid, c.out);
+  acceptor.cancel();
+  sampler.cancel();
+
+  std::string line = out.out.substr(0, out.out.find('\n'));
+  if (!WIFEXITED(out.status) || WEXITSTATUS(out.status) != 0 || !json_number(line, "rps"))
+    throw std::runtime_error(fmt::format("echo_client failed (status {}){}{}: {}", out.status,
+                                         st.accept_failure.empty() ? "" : "; the server stopped accepting: ",
+                                         st.accept_failure, line.empty() ? "(no output)" : line));
+  if (st.wall0 < 0) throw std::runtime_error("echo: the server never had all connections open at once");
+  const double dn = static_cast<double>(n);
+  const double server_cpu = st.wall1 > st.wall0 ? (st.cpu1 - st.cpu0) / (st.wall1 - st.wall0) : 0.0;
+  co_return fmt::format("rps={} requests={} seconds={} client_cpu={} server_cpu={} rss_per_conn={} frame_per_conn={}\n",
+                        *json_number(line, "rps"), json_number(line, "requests").value_or(0),
+                        json_number(line, "seconds").value_or(0), json_number(line, "cpu").value_or(0), server_cpu,
+                        (st.rss_all_open - rss0) / dn,
+                        static_cast<double>(st.frames_all_open - frames0) / dn);
+}
+
+int child_echo(std::int64_t n, double seconds, double warmup) {
+  coop::raise_open_file_limit(static_cast<std::size_t>(2 * n + 100));
+  DiagnosticSink sink;
+  const std::string result = coop::run(echo_server_main(n, seconds, warmup), make_options(sink, true));
+  report_diagnostics("echo", sink);
+  fmt::print("{}", result);
+  return 0;
+}
+
+// ---- 7. to_thread round trips ----------------------------------------------------------
+// One task awaits a trivial function on a thread pool n times in a row: each call is a job
+// queued, a pool thread woken, the function run, the job handed back, the loop woken (an
+// eventfd write) and the task resumed. First on the loop's default pool (to_thread), then
+// on a ThreadPool of one thread (run_in_executor). The loop sleeps in epoll_wait between.
+
+std::int64_t plus_one(std::int64_t x) { return x + 1; }
+
+// Seconds for n sequential calls; the pool is started (and warm) before the clock starts.
+Task<double> to_thread_main(std::int64_t n, coop::ThreadPool* pool) {
+  std::int64_t x = 0;
+  if (pool != nullptr)
+    x = co_await coop::run_in_executor(*pool, plus_one, x);
+  else
+    x = co_await coop::to_thread(plus_one, x);
+  const auto t0 = Stopwatch::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (pool != nullptr)
+      x = co_await coop::run_in_executor(*pool, plus_one, x);
+    else
+      x = co_await coop::to_thread(plus_one, x);
+  }
+  const double s = seconds_since(t0);
+  if (x != n + 1) throw std::runtime_error("to_thread: wrong results");
+  co_return s;
+}
+
+// Microseconds per call of one run.
+double to_thread_once(std::int64_t n, coop::ThreadPool* pool) {
+  DiagnosticSink sink;
+  const double s = coop::run(to_thread_main(n, pool), make_options(sink, true));
+  report_diagnostics("to_thread", sink);
+  return s * 1e6 / static_cast<double>(n);
 }
 
 // Runs this program again as `coop_bench --child ARGS...`, and parses the key=value pairs
@@ -570,12 +813,55 @@ void bench_sleeping(const Settings& s, bool json) {
                json);
 }
 
+// Each run is a fresh server process: memory per connection is growth, which memory freed
+// by an earlier run would hide. `wanted` is cut to what the open-files limit allows.
+void bench_echo(const Settings& s, std::int64_t wanted, bool json) {
+  std::int64_t n = wanted;
+  const std::size_t limit = coop::raise_open_file_limit(static_cast<std::size_t>(2 * wanted + 100));
+  if (static_cast<std::int64_t>(limit) < n + 100) {
+    n = std::max<std::int64_t>(1, static_cast<std::int64_t>(limit) - 100);
+    fmt::print(json ? stderr : stdout,
+               "# echo: the open-files limit is {} (raise the hard limit: ulimit -Hn): {} connections instead of {}\n",
+               limit, n, wanted);
+  }
+  std::vector<double> rps, rss, frames, client_cpu, server_cpu;
+  for (int i = 0; i < s.repeat_heavy; ++i) {
+    auto kv = run_child({"echo", std::to_string(n), fmt::format("{}", s.echo_seconds), fmt::format("{}", s.echo_warmup)});
+    rps.push_back(need(kv, "rps"));
+    rss.push_back(need(kv, "rss_per_conn"));
+    frames.push_back(need(kv, "frame_per_conn"));
+    client_cpu.push_back(need(kv, "client_cpu"));
+    server_cpu.push_back(need(kv, "server_cpu"));
+  }
+  print_figure({"echo", n, "conns", median(rps), "req/s", 0, {}, false, rps,
+                fmt::format("64 B, {:g} s after {:g} s warm-up; CPU: server {:.0f}%, client {:.0f}%", s.echo_seconds,
+                            s.echo_warmup, median(server_cpu) * 100, median(client_cpu) * 100),
+                {}},
+               json);
+  print_figure({"echo-memory", n, "conns", median(rss), "B/conn", 0, {}, false, rss,
+                fmt::format("VmRSS growth, all open; frames {:.0f} B/conn", median(frames)), {}},
+               json);
+}
+
+void bench_to_thread(const Settings& s, bool json) {
+  auto v = repeat_timed(s.repeat_light, [&] { return to_thread_once(s.thread_calls, nullptr); });
+  print_figure({"to_thread", s.thread_calls, "calls", median(v), "µs/call", 1, {}, false, v,
+                "default pool, sequential round trips", {}},
+               json);
+  coop::ThreadPool one(1);
+  v = repeat_timed(s.repeat_light, [&] { return to_thread_once(s.thread_calls, &one); });
+  print_figure({"to_thread/pool1", s.thread_calls, "calls", median(v), "µs/call", 1, {}, false, v,
+                "run_in_executor, ThreadPool(1)", {}},
+               json);
+}
+
 // `coop_bench --child WORKLOAD ARGS...`: one measurement in this fresh process.
 int child_main(int argc, char** argv) {
   const std::string what = argc > 2 ? argv[2] : "";
   if (what == "suspended" && argc == 4) return child_suspended(std::atoll(argv[3]));
   if (what == "sleeping" && argc == 5)
     return child_sleeping(std::atoll(argv[3]), std::chrono::milliseconds(std::atoll(argv[4])));
+  if (what == "echo" && argc == 6) return child_echo(std::atoll(argv[3]), std::atof(argv[4]), std::atof(argv[5]));
   fmt::print(stderr, "coop_bench: bad --child invocation\n");
   return 2;
 }
@@ -585,7 +871,8 @@ int child_main(int argc, char** argv) {
 int main(int argc, char** argv) try {
   if (argc > 1 && std::strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
 
-  const std::vector<std::string> workloads{"spawn", "pingpong", "suspended", "timers", "sleeping"};
+  const std::vector<std::string> workloads{"spawn",    "pingpong", "suspended", "timers",
+                                           "sleeping", "echo100",  "echo10k",   "to_thread"};
   Settings s;
   std::vector<std::string> only;
   int repeat = 0;
@@ -596,9 +883,9 @@ int main(int argc, char** argv) try {
   app.add_option("--only", only, "Run only these workloads (comma-separated)")
       ->delimiter(',')
       ->check(CLI::IsMember(workloads));
-  app.add_option("--repeat", repeat, "Measured repetitions per workload (default 5; 3 for the million tasks)")
+  app.add_option("--repeat", repeat, "Measured repetitions per workload (default 5; 3 for the million tasks and echo)")
       ->check(CLI::Range(1, 1000));
-  app.add_flag("--quick", quick, "Sizes / 10 and one repetition: a smoke test that takes a few seconds");
+  app.add_flag("--quick", quick, "Smaller sizes, shorter echo runs, one repetition: a smoke test that takes a few seconds");
   app.add_flag("--json", json, "One JSON object per figure, one per line");
   try {
     app.parse(argc, argv);
@@ -636,6 +923,9 @@ int main(int argc, char** argv) try {
   if (wanted("suspended")) bench_suspended(s, json);
   if (wanted("timers")) bench_timers(s, json);
   if (wanted("sleeping")) bench_sleeping(s, json);
+  if (wanted("echo100")) bench_echo(s, s.echo_few, json);
+  if (wanted("echo10k")) bench_echo(s, s.echo_many, json);
+  if (wanted("to_thread")) bench_to_thread(s, json);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "coop_bench: error: {}\n", e.what());
