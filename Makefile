@@ -15,7 +15,7 @@ CMAKE_ARGS += $(if $(filter 1 ON on yes,$(WERROR)),-DCOOP_WERROR=ON,)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run lesson test bench deps check-asan check-tsan check-poll check-clang check-O0 clean help
+.PHONY: all build run lesson test golden bench deps check-asan check-tsan check-poll check-clang check-O0 clean help
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "  make run            build, then run the first lesson"
 	@echo "  make test           build, then run every test"
 	@echo "  make lesson N=3     run lesson 03"
+	@echo "  make golden         rewrite the lessons' golden files (tests/lessons/golden/) from this build"
 	@echo "  make bench          run the benchmarks (optimised build in build-bench/)"
 	@echo "  make deps           install what the build needs (apt-get; prints the brew line on macOS)"
 	@echo "  make check-asan     runtime tests with AddressSanitizer + UBSan, at -O0 (build-asan/)"
@@ -67,6 +68,16 @@ test: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 # ---- for developers -------------------------------------------------------------------------
+
+# The lesson tests compare each lesson's --virtual-time output with a golden file. After
+# changing a lesson on purpose, rewrite them here and review the diff before committing.
+golden: build
+	@for bin in $(BUILD)/lessons/lesson[0-9][0-9]; do \
+	   name=$$(basename $$bin); \
+	   NO_COLOR=1 COOP_LESSON_GOLDEN=1 $$bin --virtual-time </dev/null >tests/lessons/golden/$$name.txt || \
+	     { echo "make golden: $$name --virtual-time failed" >&2; exit 1; }; \
+	   echo "wrote tests/lessons/golden/$$name.txt"; \
+	 done
 
 # Benchmarks are only meaningful optimised, so they get their own tree, at -O2 (the targets
 # are stated for -O2; CMake's Release is -O3) with symbols for perf annotate.

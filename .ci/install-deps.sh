@@ -10,7 +10,8 @@
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
 # Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 12 or
-# Clang >= 14), and the headers/CMake packages of fmt, doctest and CLI11.
+# Clang >= 14), the headers/CMake packages of fmt, doctest and CLI11, and for the lesson
+# tests python3 and script.
 set -u
 
 mode=install
@@ -67,6 +68,10 @@ if [ -n "$cxx" ]; then
 else
   pkg libfmt-dev fmt; pkg doctest-dev doctest; pkg libcli11-dev cli11
 fi
+# The lesson tests check --trace-json output with Python (tests/lessons/check_trace_json.py)
+# and colour on a pseudo-terminal with `script` (util-linux; part of macOS).
+command -v python3 >/dev/null 2>&1 || pkg python3 python3
+command -v script >/dev/null 2>&1 || pkg bsdutils util-linux
 if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
   command -v ninja >/dev/null 2>&1 || add ninja-build

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
          "keeps a whole stack instead (lesson 02 measures what that costs).",
          {"frame"}, [] {
            const int n = 10'000;
-           const std::size_t per_task = lesson::run(frame_bytes(n), {.title = "10,000 parked tasks", .timeline = false});
+           const std::size_t per_task = lesson::run(frame_bytes(n), {.title = "10,000 parked tasks", .timeline = false, .trace = false});
            const std::size_t stack = default_thread_stack();
            lesson::conclude("{} suspended tasks: {} of frame each (counted by coop's frame allocator)", n,
                             lesson::measured("{} B", per_task));

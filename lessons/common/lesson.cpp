@@ -246,7 +246,7 @@ coop::RunOptions RunScope::options() {
   o.virtual_time = g_settings.virtual_time && !impl_->settings.real_time;
   g_run_is_virtual = o.virtual_time;
   o.slow_step_warning = impl_->settings.slow_step_warning;
-  o.tracer = &impl_->tracer;
+  if (impl_->settings.trace) o.tracer = &impl_->tracer;
   o.on_diagnostic = [](const coop::Diagnostic& d) {
     g_diagnostics.push_back(d);
     output_header();
@@ -332,7 +332,7 @@ int Lesson::main(int argc, char** argv) {
     return 2;
   }
   const int n = static_cast<int>(m.steps.size());
-  if (m.only != 0 && (m.only < 1 || m.only > n)) {
+  if (m.app.count("--only") > 0 && (m.only < 1 || m.only > n)) {
     std::fprintf(stderr, "%s: --only %d: there is no such step; this lesson has steps 1 to %d (see --list)\n",
                  prog.c_str(), m.only, n);
     return 2;

@@ -136,6 +136,8 @@ struct RunSettings {
   bool timeline = true;              // draw it (unless --no-timeline)
   bool real_time = false;            // ignore --virtual-time: the step measures real work
   std::chrono::milliseconds slow_step_warning{100};
+  bool trace = true;                 // false: no tracer at all (no timeline, nothing in
+                                     // --trace-json), for bulk runs that measure costs
 };
 
 // Set up and torn down around one coop::run: the tracer, the warnings, the timeline.
