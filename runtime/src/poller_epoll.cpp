@@ -81,10 +81,15 @@ void Poller::notify() noexcept {
   [[maybe_unused]] auto n = ::write(notify_write_, &one, sizeof one);
 }
 
+// Read first, then clear the flag. The other order loses wake-ups: a notify() landing
+// between the two sees the flag clear and writes, our read swallows that write, and the flag
+// stays set with nothing left to read, so every later notify() skips its write and the loop
+// can sleep forever. In this order, a notify() that skips its write (the flag still set)
+// has already queued its job, and the loop collects jobs after draining.
 void Poller::drain_notifications() noexcept {
-  notified_.store(false);  // first: a notify() from now on writes again
   std::uint64_t count;
   [[maybe_unused]] auto n = ::read(notify_read_, &count, sizeof count);
+  notified_.store(false);
 }
 
 }  // namespace coop::detail

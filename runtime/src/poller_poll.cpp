@@ -73,11 +73,12 @@ void Poller::notify() noexcept {
   [[maybe_unused]] auto n = ::write(notify_write_, &one, 1);
 }
 
+// Read first, then clear the flag: see poller_epoll.cpp for the wake-up the other order loses.
 void Poller::drain_notifications() noexcept {
-  notified_.store(false);
   char buf[64];
   while (::read(notify_read_, buf, sizeof buf) > 0) {
   }
+  notified_.store(false);
 }
 
 }  // namespace coop::detail
