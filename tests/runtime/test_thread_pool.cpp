@@ -9,11 +9,10 @@
 // sleeps in its poller and the job's completion wakes it (little CPU, few wake-ups, and the
 // result arrives long before the loop's next timer), also after bursts of jobs finishing at
 // the same moment, and in many rounds of bursts with no timer near; cancelling the awaiting
-// task abandons the wait at once while the
-// function runs on and its outcome is dropped silently; a task cancelled before it reaches
-// to_thread never starts the function; run() returns only after the jobs in flight have
-// finished; a task waiting for a job is not a deadlock (and once the job is back, a blocked
-// main is one again); extra arguments, move-only arguments and results, void functions;
+// task abandons the wait at once while the function runs on and its outcome is dropped
+// silently; a task cancelled before it reaches to_thread never starts the function; run()
+// returns only after the jobs in flight have finished; a task waiting for a job is not a
+// deadlock (and once the job is back, a blocked main is one again); extra arguments, move-only arguments and results, void functions;
 // ThreadPool(0) and to_thread outside a loop are UsageErrors; under virtual time a job
 // still takes real time, the virtual clock advances by no more than the real time waited,
 // and leaps again once the job is back; and the forms of owning captures that are safe
