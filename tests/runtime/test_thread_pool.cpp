@@ -12,11 +12,12 @@
 // task abandons the wait at once while the function runs on and its outcome is dropped
 // silently; a task cancelled before it reaches to_thread never starts the function; run()
 // returns only after the jobs in flight have finished; a task waiting for a job is not a
-// deadlock (and once the job is back, a blocked main is one again); extra arguments, move-only arguments and results, void functions;
-// ThreadPool(0) and to_thread outside a loop are UsageErrors; under virtual time a job
-// still takes real time, the virtual clock advances by no more than the real time waited,
-// and leaps again once the job is back; and the forms of owning captures that are safe
-// under GCC 12 (see the caution in thread_pool.hpp).
+// deadlock (and once the job is back, a blocked main is one again); extra arguments, move-
+// only arguments and results, void functions; ThreadPool(0) and to_thread outside a loop
+// are UsageErrors; under virtual time a job still takes real time, the virtual clock
+// advances by no more than the real time waited, and leaps again once the job is back; and
+// the forms of owning captures that are safe under GCC 12 (see the caution in
+// thread_pool.hpp).
 //
 // Timing: functions run on real threads, so these tests use real time where they must.
 // They never bound how long something takes in real time from above; they count (beats,
