@@ -6,7 +6,11 @@
 // `co_await` drives it. Four steps show it happen, with numbers from this run.
 #include <pthread.h>
 
+#include <algorithm>
 #include <coroutine>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/lesson.hpp"
 
@@ -17,21 +21,31 @@ namespace {
 
 // ---- step 1 --------------------------------------------------------------------------------
 
+// Not inlined, so that the frame count below is the same with every compiler: Clang, when
+// optimising, may inline answer() into lazy() and put answer()'s frame inside lazy()'s
+// ("heap allocation elision"), and then no new frame would be counted.
+[[gnu::noinline]] Task<int> answer();
+
 // snippet: lazy
+bool answer_started = false;  // set by answer()'s first line
+
 Task<int> answer() {
+  answer_started = true;
   lesson::say("answer(): my body runs now");
   co_await coop::sleep(100ms);  // a suspension point: the loop may run others here
   lesson::say("answer(): back after the sleep");
   co_return 42;
 }
 
-Task<void> lazy() {
+Task<bool> lazy() {  // returns whether answer()'s body had started when the call returned
   const std::size_t frames = coop::frame_stats().live_frames;
   Task<int> t = answer();  // a call: a frame is made, the body does not run
-  lesson::say("answer() returned a Task ({} new frame); its body printed nothing",
-              coop::frame_stats().live_frames - frames);
+  const bool started = answer_started;
+  lesson::say("answer() returned a Task ({} new frame); its body has started: {}",
+              coop::frame_stats().live_frames - frames, started ? "yes" : "no");
   const int v = co_await t;  // co_await drives it, to its end
   lesson::say("co_await t gave {}", v);
+  co_return started;
 }
 // end snippet
 
@@ -45,7 +59,8 @@ struct LoudSleep {
 
   bool await_ready() {  // "is the result already here?" true = don't suspend at all
     const bool ready = inner.await_ready();
-    lesson::say("await_ready()   -> {}: not ready, so the task will suspend", ready);
+    lesson::say("await_ready()   -> {}",
+                ready ? "true: ready, so no suspension" : "false: not ready, so the task will suspend");
     return ready;
   }
   bool await_suspend(std::coroutine_handle<> me) {  // the task is suspended; hand it over
@@ -77,9 +92,9 @@ Task<void> worker(std::string name, int rounds, coop::Clock::duration pause) {
 }
 
 Task<void> interleave() {
-  auto a = coop::create_task(worker("A", 3, 100ms), "worker A");
+  auto a = coop::create_task(worker("A", 3, 100ms), "worker A");  // schedule it (lesson 04)
   auto b = coop::create_task(worker("B", 2, 150ms), "worker B");
-  co_await coop::gather(a, b);
+  co_await coop::gather(a, b);  // wait until both have finished (lesson 03)
 }
 // end snippet
 
@@ -110,6 +125,47 @@ std::size_t default_thread_stack() {
   return size;
 }
 
+// ---- reading the loop's trace ------------------------------------------------------------------
+
+using Kind = coop::TraceEvent::Kind;
+
+// When `task` first suspended, and when its next step began (it was resumed).
+struct Suspension {
+  coop::Clock::duration suspended{}, resumed{};
+};
+Suspension first_suspension(std::string_view task) {
+  Suspension s;
+  bool seen = false;
+  for (const coop::TraceEvent& e : lesson::last_trace()) {
+    if (e.task_name != task) continue;
+    if (e.kind == Kind::suspended && !seen) {
+      s.suspended = e.at;
+      seen = true;
+    } else if (e.kind == Kind::step_began && seen) {
+      s.resumed = e.at;
+      break;
+    }
+  }
+  return s;
+}
+
+// Steps the trace holds for `task`.
+int steps_of(std::string_view task) {
+  int n = 0;
+  for (const coop::TraceEvent& e : lesson::last_trace()) n += e.kind == Kind::step_began && e.task_name == task ? 1 : 0;
+  return n;
+}
+
+// The most steps, of any tasks, that were running at the same moment.
+int most_steps_at_once() {
+  int running = 0, most = 0;
+  for (const coop::TraceEvent& e : lesson::last_trace()) {
+    if (e.kind == Kind::step_began) most = std::max(most, ++running);
+    if (e.kind == Kind::step_ended) --running;
+  }
+  return most;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,9 +181,11 @@ int main(int argc, char** argv) {
          "(Python's `answer()` without `await` behaves the same). The body starts only when\n"
          "something co_awaits the Task.",
          {"lazy"}, [] {
-           lesson::run(lazy(), {.title = "lazy", .timeline = false});
-           lesson::conclude("the call printed nothing; the body ran from the co_await, and took the {} "
-                            "its sleep asked for",
+           answer_started = false;
+           const bool started = lesson::run(lazy(), {.title = "lazy", .timeline = false});
+           lesson::conclude("when the call returned, the body had started: {}; it ran from the co_await on, "
+                            "and took {} (its sleep asked for 0.100 s)",
+                            lesson::figure(started ? "yes" : "no"),
                             lesson::figure(lesson::secs(lesson::last_trace().back().at)));
          });
   l.step("What co_await does: await_ready, await_suspend, await_resume",
@@ -137,18 +195,26 @@ int main(int argc, char** argv) {
          "await_resume produces the value of the co_await expression.",
          {"loud"}, [] {
            lesson::run(uses_loud_sleep(), {.title = "one co_await"});
-           lesson::conclude("between await_suspend and await_resume the task was suspended for {} and the "
-                            "loop was free",
-                            lesson::figure("0.250 s"));
+           const Suspension s = first_suspension("main");
+           lesson::conclude("the loop's trace: the task suspended at {} and was resumed at {}; for those {} "
+                            "the thread was the loop's, free to run other tasks (step 3 gives it some)",
+                            lesson::secs(s.suspended), lesson::secs(s.resumed),
+                            lesson::figure(lesson::secs(s.resumed - s.suspended)));
          });
   l.step("Two coroutines interleave at their awaits",
          "create_task schedules two workers on the loop. Each runs until its co_await sleep,\n"
          "then the loop runs whichever is ready next. Nothing preempts them: they take turns\n"
-         "only where they wrote co_await. The timeline shows it; A and B never overlap in █.",
+         "only where they wrote co_await. In the timeline, █ marks a worker's steps; where A\n"
+         "and B both show █ in one column, they ran one after the other within that column.",
          {"interleave"}, [] {
            lesson::run(interleave(), {.title = "two workers"});
-           lesson::conclude("A slept 3 × 0.100 s and B 2 × 0.150 s, together in {} (not 0.600 s): one thread, "
-                            "taking turns",
+           lesson::conclude("the loop's trace: A ran in {} steps, B in {}, and at most {} step was running at "
+                            "any moment",
+                            lesson::figure(std::to_string(steps_of("worker A"))),
+                            lesson::figure(std::to_string(steps_of("worker B"))),
+                            lesson::figure(std::to_string(most_steps_at_once())));
+           lesson::conclude("A slept 3 × 0.100 s and B 2 × 0.150 s (0.600 s in all), yet both were done at {}: "
+                            "while one waited, the other ran",
                             lesson::figure(lesson::secs(lesson::last_trace().back().at)));
          });
   l.step("A suspended coroutine costs a frame, not a stack",
@@ -161,7 +227,8 @@ int main(int argc, char** argv) {
            const std::size_t stack = default_thread_stack();
            lesson::conclude("{} suspended tasks: {} of frame each (counted by coop's frame allocator)", n,
                             lesson::measured("{} B", per_task));
-           lesson::conclude("a new thread reserves a stack of {} (pthread's default on this machine)",
+           lesson::conclude("a new thread reserves {} of address space for its stack (pthread's default on this "
+                            "machine; lesson 02 measures how much of it becomes memory)",
                             lesson::measured("{} KiB", stack / 1024));
            lesson::conclude("a frame is {} the size of a thread's stack reservation",
                             lesson::measured("1/{}", per_task ? stack / per_task : 0));

@@ -467,6 +467,8 @@ Task<std::string> read_exactly(coop::TcpStream& conn, std::size_t size) {
   co_return text;
 }
 
+long five_threads = 0;  // threads in this process while the 5 connections were open
+
 // snippet: five
 Task<void> client(std::uint16_t port, int id, coop::Clock::duration pause) {
   coop::TcpStream conn = co_await coop::open_connection("127.0.0.1", port);
@@ -488,7 +490,8 @@ Task<void> five_connections() {
     coop::TcpStream conn = co_await listener.accept();  // main is the accept loop
     tasks.push_back(coop::create_task(serve(std::move(conn)), fmt::format("server {}", i + 1)));
   }
-  lesson::say("5 connections accepted; threads in this process: {}", lesson::measured("{}", usage_now().threads));
+  five_threads = usage_now().threads;
+  lesson::say("5 connections accepted; threads in this process: {}", lesson::measured("{}", five_threads));
   co_await coop::gather(std::move(tasks));
 }
 // end snippet
@@ -535,10 +538,7 @@ Task<ServerCosts> hold_on_loop(coop::TcpListener listener, int n) {
 // several events per task, thousands of them, and its memory would count as the tasks').
 template <class T>
 T run_untraced(Task<T> main) {
-  lesson::RunScope scope({.timeline = false, .real_time = true});
-  coop::RunOptions options = scope.options();
-  options.tracer = nullptr;
-  return coop::run(std::move(main), options);
+  return lesson::run(std::move(main), {.timeline = false, .real_time = true, .trace = false});
 }
 
 ServerCosts loop_costs(int n) {
@@ -792,11 +792,13 @@ int main(int argc, char** argv) {
              else if (e.kind == coop::TraceEvent::Kind::woken)
                waiting += e.at - since[e.task];
            }
-           lesson::conclude("the 5 server tasks together spent {} waiting at read_some and {} running, in a run of {}",
+           lesson::conclude("the 5 server tasks spent {} waiting at read_some between them (their waits overlapped) "
+                            "and {} running, in a run of {}",
                             lesson::measured(seconds_text(std::chrono::duration<double>(waiting).count())),
                             lesson::measured(seconds_text(std::chrono::duration<double>(running).count())),
                             lesson::measured(seconds_text(std::chrono::duration<double>(wall).count())));
-           lesson::conclude("waiting costs a task no thread: all of it happened on this process's one thread");
+           lesson::conclude("waiting costs a task no thread: threads in this process with the 5 connections open: {}",
+                            lesson::measured("{}", five_threads));
          });
 
   l.step("One loop, N connections: side by side with the threads",
@@ -859,8 +861,10 @@ int main(int argc, char** argv) {
                        lesson::measured("{}", proc_number("/proc/sys/vm/overcommit_memory")));
            lesson::say("{} threads at a time, each writing to its stack and then blocking:", kTouchThreads);
            lesson::say("  {:<28}{:>16}", "stack written per thread", "VmRSS per thread");
+           double rss_deep = 0;  // the last row: VmRSS per thread that went 1 MiB deep
            for (const std::size_t used : {std::size_t{0}, std::size_t{64} << 10, std::size_t{1} << 20}) {
              const double rss = resident_per_thread(kTouchThreads, used);
+             rss_deep = rss;
              const std::string label = used == 0 ? "nothing (just blocks)" : bytes(static_cast<double>(used));
              lesson::say("  {:<28}{}", label, cell(bytes(rss), 16));
            }
@@ -874,8 +878,10 @@ int main(int argc, char** argv) {
                             "({} each)",
                             lesson::measured(bytes(t.total(&Usage::kernel_stack))),
                             lesson::measured(bytes(t.per(&Usage::kernel_stack))));
-           lesson::conclude("a thread that once went 1 MiB deep keeps that 1 MiB: the lecture's megabyte is what busy "
-                            "threads cost, and the reservation caps how deep any of them may go");
+           lesson::conclude("a thread that once went 1 MiB deep still holds {} while it blocks, after the deep call "
+                            "returned: the lecture's megabyte is what busy threads cost, and the reservation caps how "
+                            "deep any of them may go",
+                            lesson::measured(bytes(rss_deep)));
          });
 
   l.step("Switching: threads through the kernel, tasks through the loop",

@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
            coop::Clock::duration sum{};
            const std::string waits = sum_of_waits(t, sum);
            lesson::conclude("the requests went out at {}: each after the previous reply", sent_times(t));
-           lesson::conclude("in sequence the three took {}; their waits were {}: the sum",
+           lesson::conclude("in sequence the three took {}: the sum of their waits, {}",
                             lesson::figure(lesson::secs(t.took)), lesson::figure(waits));
          });
 
@@ -283,7 +283,8 @@ int main(int argc, char** argv) {
            lesson::conclude("'prices' ({}) {} at {}; 'orders' ({}) {} at {}", prices->task_name,
                             coop::to_string(prices->outcome), lesson::secs(prices->at), orders->task_name,
                             coop::to_string(orders->outcome), lesson::figure(lesson::secs(orders->at)));
-           lesson::conclude("'users' ({}) ended {} at {}, {} before its 0.300 s reply was due: gather cancelled it",
+           lesson::conclude("'users' ({}) ended {} at {}, {} before its 0.300 s reply was due: gather cancelled it, "
+                            "and the CancelledError thrown at its co_await unwound it and closed its connection",
                             users->task_name, lesson::figure(std::string(coop::to_string(users->outcome))),
                             lesson::figure(lesson::secs(users->at)), lesson::secs(300ms - users->at));
            // Did 'users' finish before the caller's task resumed to catch the error?
@@ -293,12 +294,14 @@ int main(int argc, char** argv) {
              if (&trace[i] == users) users_end = i;
              if (trace[i].kind == Kind::step_began && trace[i].task_name == "main") caller_resumed = i;
            }
+           const bool users_first = users_end < caller_resumed;
            lesson::conclude("the caller caught the error at {} with {} connections open; in the trace 'users' "
                             "finished {} the caller resumed",
                             lesson::figure(lesson::secs(caught.at)), lesson::figure(std::to_string(caught.open)),
-                            users_end < caller_resumed ? "before" : "AFTER");
-           lesson::conclude("so no child could write into slots once load_dashboard's frame was gone; "
-                            "under asyncio's rule 'users' would have, at 0.300 s");
+                            lesson::figure(users_first ? "before" : "AFTER"));
+           if (users_first)
+             lesson::conclude("so no child could write into slots once load_dashboard's frame was gone; "
+                              "under asyncio's rule 'users' would have, at 0.300 s");
          });
 
   l.wrap_up(

@@ -255,6 +255,17 @@ std::vector<coop::Clock::duration> step_times(std::string_view task) {
   return at;
 }
 
+// How long `task` ran in all: the sum of its steps, from step_began to step_ended.
+coop::Clock::duration running_time(std::string_view task) {
+  coop::Clock::duration sum{}, began{};
+  for (const coop::TraceEvent& e : lesson::last_trace()) {
+    if (e.task_name != task) continue;
+    if (e.kind == Kind::step_began) began = e.at;
+    if (e.kind == Kind::step_ended) sum += e.at - began;
+  }
+  return sum;
+}
+
 // How a task ended, and when: "cancelled at 0.840 s".
 std::string ending(std::string_view task) {
   const std::size_t i = find_event(Kind::finished, task);
@@ -298,25 +309,39 @@ int main(int argc, char** argv) {
                             "heartbeat's first step begins (at {})",
                             spawned + 1, main_suspended + 1, trace[main_suspended].detail, first_beat + 1,
                             lesson::secs(trace[first_beat].at));
+           // Every step of the heartbeat but the last was a beat; in the last, cancel() landed.
            const auto beats = step_times("heartbeat");
-           lesson::conclude("while main worked for 0.500 s the heartbeat beat {} times (at {}); then it ended {}",
-                            lesson::figure(std::to_string(beats.size() - 1)),
+           const std::size_t cancelled = find_event(Kind::cancel_requested, "heartbeat");
+           if (beats.empty() || cancelled == std::string::npos) return;
+           lesson::conclude("while main worked, until it cancelled the heartbeat at {}, the heartbeat beat {} times "
+                            "(at {}); then it ended {}",
+                            lesson::secs(trace[cancelled].at), lesson::figure(std::to_string(beats.size() - 1)),
                             list_times({beats.begin(), beats.end() - 1}), ending("heartbeat"));
          });
 
   l.step("A heartbeat and a metrics flusher in the background",
          "The pattern from the lecture: main handles requests, while a heartbeat reports every\n"
          "0.250 s and a flusher sends the request counts every 0.400 s. All three share one\n"
-         "thread: each runs while the others wait, so the background work costs the main work\n"
-         "no time. When main is done it stops both, before the Metrics they share goes away.",
+         "thread: each runs while the others wait, and a step takes microseconds, so the\n"
+         "background work costs the main work next to nothing. When main is done it stops\n"
+         "both, the flusher before the Metrics it shares with main goes away.",
          {"background"}, [] {
            const int requests = 7;
            const Served s = lesson::run(serve(requests), {.title = "main, heartbeat and flusher"});
-           lesson::conclude("main handled {} requests in {}, the same {} × 0.120 s it takes alone",
-                            requests, lesson::figure(lesson::secs(s.took)), requests);
-           lesson::conclude("meanwhile the heartbeat beat {} times and the flusher flushed {} times",
+           const coop::Clock::duration alone = requests * 120ms;  // serve()'s sleeps, one after another
+           lesson::conclude("main handled {} requests in {}; alone they take {} × 0.120 s = {}",
+                            requests, lesson::figure(lesson::secs(s.took)), requests, lesson::secs(alone));
+           lesson::conclude("meanwhile the heartbeat beat {} times and the flusher flushed {} times; all their "
+                            "steps together ran for {}",
                             lesson::figure(std::to_string(count(Kind::suspended, "heartbeat"))),
-                            lesson::figure(std::to_string(s.flushes)));
+                            lesson::figure(std::to_string(s.flushes)),
+                            lesson::measured("{:.0f} µs", std::chrono::duration<double, std::micro>(
+                                                               running_time("heartbeat") + running_time("flusher"))
+                                                               .count()));
+           if (!lesson::settings().virtual_time)
+             lesson::conclude("main took {} more than {}, mostly from the real clock: each sleep wakes a little "
+                              "after its deadline (--virtual-time has none of that)",
+                              lesson::secs(s.took - alone), lesson::secs(alone));
            lesson::conclude("after stop(): flusher {}, heartbeat {}", ending("flusher"), ending("heartbeat"));
            lesson::conclude("{} request was never flushed: the flusher was cancelled mid-wait (lesson 05: "
                             "flushing on the way out)",
@@ -350,7 +375,7 @@ int main(int argc, char** argv) {
            const auto& trace = lesson::last_trace();
            const std::size_t spawned = find_event(Kind::spawned, "audit");
            lesson::conclude("the audit task was started at {} and its handle dropped in the same step; "
-                            "it ended {}",
+                            "it ran to its end: {}",
                             spawned == std::string::npos ? "?" : lesson::secs(trace[spawned].at),
                             lesson::figure(ending("audit")));
          });

@@ -7,11 +7,13 @@
 // differ in C++: a catch block cannot co_await, so awaited cleanup happens after leaving the
 // handler (keep std::current_exception(), await, std::rethrow_exception); and CancelledError
 // is not a std::exception, so `catch (const std::exception&)` never swallows it.
+#include <cstddef>
 #include <exception>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/lesson.hpp"
 
@@ -30,6 +32,15 @@ Ending ending_of(std::string_view task) {
   for (const coop::TraceEvent& e : lesson::last_trace())
     if (e.kind == coop::TraceEvent::Kind::finished && e.task_name == task) return {e.at, e.outcome};
   return {};
+}
+
+// The position of the named task's end among the events of the last lesson::run, which the
+// trace records in the order they happened (several can share one time).
+std::size_t end_position(std::string_view task) {
+  const std::vector<coop::TraceEvent>& trace = lesson::last_trace();
+  for (std::size_t i = 0; i < trace.size(); ++i)
+    if (trace[i].kind == coop::TraceEvent::Kind::finished && trace[i].task_name == task) return i;
+  return trace.size();
 }
 
 // ---- step 1 --------------------------------------------------------------------------------
@@ -59,8 +70,8 @@ Task<void> cancel_a_sleeper(Step1& seen) {
   seen.cancel_returned = h.cancel();  // a request: it returns at once
   seen.cancel_called = lesson::elapsed();
   seen.done_after_cancel = h.done();
-  lesson::say("main: h.cancel() -> {}; h.done() -> {}: the sleeper has not run yet", seen.cancel_returned,
-              seen.done_after_cancel);
+  lesson::say("main: h.cancel() -> {}; h.done() -> {}: the sleeper has not been resumed yet",
+              seen.cancel_returned, seen.done_after_cancel);
   try {
     co_await h;
   } catch (const coop::CancelledError&) {
@@ -201,7 +212,9 @@ struct Step4 {
   int flushes = 0;
   bool threw = false;
   bool cancelled = true;
+  int returned = 0;  // what co_await h gave
   int error_handler_runs = 0;
+  int catch_all_runs = 0;
 };
 
 // snippet: swallow
@@ -216,6 +229,7 @@ Task<int> flusher(Step4& seen) {
       ++seen.error_handler_runs;         // std::exception, so this handler never sees it
       lesson::say("flusher: error '{}', retrying", e.what());
     } catch (...) {  // the bug: a catch-all that does not re-throw swallows CancelledError
+      ++seen.catch_all_runs;
       lesson::say("flusher: caught something; carrying on");
     }
   }
@@ -230,8 +244,8 @@ Task<void> stop_the_flusher(Step4& seen) {
   seen.flushes_at_cancel = seen.flushes;
   lesson::say("main: cancel(); the flusher should stop now");
   try {
-    const int n = co_await h;  // no CancelledError: the flusher returned a value
-    lesson::say("main: co_await h returned {}; h.cancelled() -> {}", n, h.cancelled());
+    seen.returned = co_await h;  // no CancelledError: the flusher returned a value
+    lesson::say("main: co_await h returned {}; h.cancelled() -> {}", seen.returned, h.cancelled());
   } catch (const coop::CancelledError&) {
     seen.threw = true;
   }
@@ -351,14 +365,15 @@ int main(int argc, char** argv) {
            Step2 seen;
            lesson::run(import_under_quota(seen), {.title = "cancel a running task"});
            const Ending e = ending_of("importer");
-           lesson::conclude("cancel() was called at {}, after row {}; {} more rows were stored after it, and the "
-                            "flush of batch {} began: the step ran on to its next co_await",
+           lesson::conclude("cancel() was called at {}, with {} rows stored; {} more rows were stored after it, and "
+                            "the flush of batch {} began: the step ran on to its next co_await",
                             lesson::figure(lesson::secs(seen.cancel_called)), seen.stored_at_cancel,
                             lesson::figure(std::to_string(seen.stored - seen.stored_at_cancel)), seen.flushing);
-           lesson::conclude("CancelledError landed at that co_await (the flush), at {}; the importer ended {} "
-                            "with batch {} stored and not flushed (last flushed: batch {}). Half-done work: "
-                            "step 3 cleans up",
-                            lesson::figure(lesson::secs(e.at)), coop::to_string(e.how), seen.flushing, seen.flushed);
+           lesson::conclude("CancelledError came out of that co_await (the flush): the importer ended {} at {}, {} "
+                            "after cancel(), not after the flush's 0.050 s. Batch {} was stored and never flushed "
+                            "(last flushed: batch {}): half-done work, which step 3 cleans up",
+                            coop::to_string(e.how), lesson::figure(lesson::secs(e.at)),
+                            lesson::figure(lesson::secs(e.at - seen.cancel_called)), seen.flushing, seen.flushed);
          });
 
   l.step("Catch, clean up, re-throw: no co_await inside catch",
@@ -402,10 +417,16 @@ int main(int argc, char** argv) {
                             lesson::figure(lesson::secs(seen.cancel_called)), seen.flushes_at_cancel,
                             lesson::figure(lesson::secs(e.at)), lesson::figure(lesson::secs(e.at - seen.cancel_called)),
                             lesson::figure(std::to_string(seen.flushes - seen.flushes_at_cancel)));
-           lesson::conclude("it ended '{}', not cancelled: co_await h gave a value (threw CancelledError: {}) "
-                            "and h.cancelled() -> {}. The std::exception handler ran {} times",
-                            coop::to_string(e.how), seen.threw, lesson::figure(seen.cancelled ? "true" : "false"),
-                            seen.error_handler_runs);
+           lesson::conclude("it ended '{}': co_await h {} and h.cancelled() -> {}: the cancel() left no trace in "
+                            "the task's state",
+                            coop::to_string(e.how),
+                            seen.threw ? std::string("threw CancelledError")
+                                       : fmt::format("returned {}", seen.returned),
+                            lesson::figure(seen.cancelled ? "true" : "false"));
+           lesson::conclude("the catch (...) ran {} time, the catch (const std::exception&) before it {} times: "
+                            "CancelledError is not a std::exception, so only the catch-all swallowed it",
+                            lesson::figure(std::to_string(seen.catch_all_runs)),
+                            lesson::figure(std::to_string(seen.error_handler_runs)));
            lesson::conclude("the runtime's warnings about it (lesson::last_diagnostics()): {} swallowed "
                             "cancellation",
                             lesson::figure(std::to_string(warnings)));
@@ -422,10 +443,13 @@ int main(int argc, char** argv) {
            lesson::run(with_time_limits(seen), {.title = "wait_for, 0.200 s limits"});
            lesson::conclude("fast query (0.100 s, limit 0.200 s): returned \"{}\" after {}", seen.fast_result,
                             lesson::figure(lesson::secs(seen.fast_done)));
-           lesson::conclude("slow query (0.500 s, limit 0.200 s): TimeoutError {} after it began = the {} limit "
-                            "+ its {} of cleanup, which wait_for waited for",
+           const Ending child = ending_of("Task-3");
+           lesson::conclude("slow query (0.500 s, limit 0.200 s): TimeoutError {} after it began, not 0.200 s: "
+                            "wait_for also waited for the child's cleanup (its sleep(30 ms)). The child ended {} at "
+                            "{}; main caught the TimeoutError at {}",
                             lesson::figure(lesson::secs(seen.timeout_caught - seen.slow_began)),
-                            lesson::figure("0.200 s"), lesson::figure("0.030 s"));
+                            coop::to_string(child.how), lesson::figure(lesson::secs(child.at)),
+                            lesson::figure(lesson::secs(seen.timeout_caught)));
            lesson::conclude("std::is_base_of_v<std::exception, TimeoutError> = {}, and for CancelledError = {}: "
                             "catch (const std::exception&) handles a timeout, never a cancellation",
                             std::is_base_of_v<std::exception, coop::TimeoutError>,
@@ -436,25 +460,30 @@ int main(int argc, char** argv) {
          "'page' awaits gather of three fetches. Cancelling 'page' cancels the gather, and the\n"
          "gather cancels each child still running and waits for them to finish; only then does\n"
          "'page' get its CancelledError. No fetch is left running after the page is gone (in C++\n"
-         "a child may point into the page's frame). The timeline shows the children end in ⊘.",
+         "a child may point into the page's frame). The timeline shows those children end in ⊘.",
          {"gather"}, [] {
            coop::Clock::duration cancel_called{};
            lesson::run(cancel_the_page(cancel_called), {.title = "cancel a gather"});
-           int finished = 0, cancelled = 0;
+           int finished = 0, cancelled = 0, outlived = 0;
            coop::Clock::duration last_child{};
+           const std::size_t page_end = end_position("page");
            for (const char* name : {"fetch header", "fetch body", "fetch ads"}) {
              const Ending e = ending_of(name);
              if (e.how == coop::Outcome::returned) ++finished;
              if (e.how == coop::Outcome::cancelled) ++cancelled;
              if (e.at > last_child) last_child = e.at;
+             if (end_position(name) > page_end) ++outlived;
            }
            const Ending page = ending_of("page");
            lesson::conclude("page.cancel() at {}: of 3 children, {} had finished and kept its result, {} were "
                             "cancelled (⊘), the last of them ending at {}",
                             lesson::figure(lesson::secs(cancel_called)), finished, lesson::figure(std::to_string(cancelled)),
                             lesson::figure(lesson::secs(last_child)));
-           lesson::conclude("'page' ended {} at {}, after its children: nothing it started outlived it",
-                            coop::to_string(page.how), lesson::figure(lesson::secs(page.at)));
+           lesson::conclude("'page' ended {} at {}, and {} of its children ended after it (in the trace's order of "
+                            "events){}",
+                            coop::to_string(page.how), lesson::figure(lesson::secs(page.at)),
+                            lesson::figure(std::to_string(outlived)),
+                            outlived == 0 ? ": nothing it started outlived it" : "");
          });
 
   l.wrap_up(

@@ -400,8 +400,8 @@ int main(int argc, char** argv) {
            int naive_leaks = 0;
            for (int s = 0; s < 3; ++s) naive_leaks += open_after[s][2] ? 1 : 0;
            lesson::conclude("async_with and the hand-written try/catch behaved the same in {} of 3 endings: "
-                            "aenter, body, aexit in order, aexit told the same, the caller given the same (times "
-                            "at most {} apart)",
+                            "aenter, body, aexit in order, aexit told the same, the caller given the same (their "
+                            "times differed by at most {})",
                             lesson::figure(std::to_string(same)), lesson::secs(worst));
            lesson::conclude("the naive version left the connection open in {} of 3 endings: aexit never ran when the "
                             "body threw or was cancelled",
@@ -426,6 +426,7 @@ int main(int argc, char** argv) {
                             lesson::figure(lesson::secs(scope_left)), open_after, lesson::secs(r1.exit_began),
                             lesson::figure(lesson::secs(r1.exit_ended)));
 
+           lesson::say_line("(2) close by blocking, a real-time run:");
            Record r2;
            Connection c2{.host = "db.example", .open = false, .log = &r2};
            std::vector<coop::Clock::duration> beats;

@@ -383,9 +383,9 @@ int main(int argc, char** argv) {
   l.step("C++ has no `async for`: a while loop around co_await gen.next()",
          "A range-for calls begin(), ++ and !=, and none of them can co_await. The Coroutines TS\n"
          "had `for co_await (x : r)`, but C++20 left it out, so the loop is written by hand:\n"
-         "next() is __anext__, it yields std::optional<T>, and std::nullopt is StopAsyncIteration.\n"
-         "The generator's body runs inside the consumer's task, one item per next(): the timeline\n"
-         "shows its sleeps as the consumer's waits.",
+         "next() is __anext__; co_await gen.next() gives a std::optional<T>, and std::nullopt\n"
+         "is StopAsyncIteration. The generator's body runs inside the consumer's task, one item\n"
+         "per next(): the timeline shows its sleeps as the consumer's waits.",
          {"idiom"}, [] {
            const int items = lesson::run(count_down(), {.title = "async for over countdown(3)"});
            lesson::conclude("{} items and the end took {}: the body's 3 sleeps of 0.100 s, each run only when "
@@ -399,7 +399,8 @@ int main(int argc, char** argv) {
          "One pass adds the records up as they stream; the other first stores them all in a\n"
          "vector, as `[r async for r in ...]` or reading a whole file would. Both are measured\n"
          "the same way: resident memory (VmRSS in /proc/self/status) and the bytes of coroutine\n"
-         "frames alive. Each runs on 1% of the records, then on all (--records N sets the count).",
+         "frames alive. Each runs on 1% of the records, then on all (--records N sets the count).\n"
+         "Resident memory moves in whole pages: a few dozen KiB either way is noise.",
          {"source", "probe", "stream"}, [] {
            const std::uint64_t n = g_records, small = n / 100;
            const lesson::RunSettings quiet{.title = "", .timeline = false, .slow_step_warning = 0ms};
@@ -468,8 +469,9 @@ int main(int argc, char** argv) {
   l.step("A pipeline of generators",
          "A generator can pull from another generator: source -> filter -> transform -> consumer,\n"
          "like chaining Python async generators. Nothing runs ahead: each next() of the consumer\n"
-         "runs the stages backwards until one record gets all the way through. First 6 records,\n"
-         "narrated; then the full count, with frames checked at every item.",
+         "pulls through the stages (with_tax asks only_region, which asks the source) until one\n"
+         "record gets all the way through. First 6 records, narrated; then the full count, with\n"
+         "frames checked at every item.",
          {"pipeline"}, [] {
            narrating = true;
            const Totals six = lesson::run(pipeline(6), {.title = "", .timeline = false});
@@ -527,9 +529,9 @@ int main(int argc, char** argv) {
   l.wrap_up(
       "C++ has no `async for`, so the loop is `while (auto x = co_await gen.next())`, and an\n"
       "AsyncGenerator is the async generator: its body runs one item per next(), inside the\n"
-      "consumer's task. Streaming kept one record and one frame at a time, where loading kept\n"
-      "them all; other tasks ran wherever the generator awaited; generators chained into a\n"
-      "pipeline in constant memory; and breaking early destroyed the frame, running its locals'\n"
-      "destructors at once. Next: lesson 08, what runs atomically between two awaits.");
+      "consumer's task. Streaming kept one record at a time, in frames of a fixed size, where\n"
+      "loading kept them all; other tasks ran wherever the generator awaited; generators chained\n"
+      "into a pipeline in constant memory; and breaking early destroyed the frame, running its\n"
+      "locals' destructors at once. Next: lesson 08, what runs atomically between two awaits.");
   return l.main(argc, argv);
 }

@@ -1,0 +1,493 @@
+// Lesson 09 — choose async or threads; offload blocking calls with to_thread.
+//
+// Python: async scales only when every library in the call stack is async. One
+// synchronous call blocks the loop for every coroutine; loop.run_in_executor (or
+// asyncio.to_thread) runs it on a thread pool instead, and the coroutine awaits the
+// result. coop has the same pair: coop::to_thread(fn, args...) on the loop's default pool,
+// coop::run_in_executor(pool, fn, args...) on a coop::ThreadPool of your choosing. Every
+// step here runs real threads, so every step runs on the real clock, even under
+// --virtual-time, and its timings are measured, not exact.
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/lesson.hpp"
+
+using namespace std::chrono_literals;
+using coop::Clock;
+using coop::Task;
+
+namespace {
+
+// What steps 1 to 3 measured, for the table of step 4 (empty when a step did not run).
+struct Measured {
+  std::optional<Clock::duration> frozen_for;    // step 1: how long 4 direct calls took
+  std::optional<long> missed_blocking;          // step 1: heartbeats missed
+  std::optional<long> missed_offloaded;         // step 2: heartbeats missed with to_thread
+  std::optional<Clock::duration> one_thread;    // step 3: 16 calls on 1 thread
+  std::optional<Clock::duration> sixteen;       // step 3: 16 calls on 16 threads
+};
+Measured g_measured;
+
+// 20000 -> "20,000".
+std::string num(long v) {
+  std::string s = std::to_string(v < 0 ? -v : v);
+  for (std::size_t i = s.size(); i > 3; i -= 3) s.insert(i - 3, ",");
+  return (v < 0 ? "-" : "") + s;
+}
+
+std::string ms(Clock::duration d) {
+  return fmt::format("{} ms", std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+// A measured figure, right-aligned in `width` columns (as wide as it shows: masked or not).
+std::string right(const std::string& raw, std::size_t width) {
+  const std::size_t shown = lesson::settings().golden ? std::string("<measured>").size() : raw.size();
+  return std::string(width > shown ? width - shown : 0, ' ') + lesson::measured(raw);
+}
+
+// A horizontal rule of `width` columns.
+std::string rule(std::size_t width) {
+  std::string s;
+  for (std::size_t i = 0; i < width; ++i) s += "─";
+  return s;
+}
+
+// ---- steps 1 and 2 -------------------------------------------------------------------------
+
+// snippet: driver
+// A "legacy driver": a synchronous client library (think of a C database client). A query
+// blocks the calling thread for its round trip to the server.
+std::string legacy_query(int id) {
+  std::this_thread::sleep_for(120ms);
+  return fmt::format("row {}", id);
+}
+
+Task<std::string> handle_blocking(int id) {
+  co_return legacy_query(id);  // on the loop's thread: the loop stops for 120 ms
+}
+// end snippet
+
+// snippet: offloaded
+Task<std::string> handle_offloaded(int id) {
+  co_return co_await coop::to_thread(legacy_query, id);  // asyncio.to_thread(legacy_query, id)
+}
+// end snippet
+
+// snippet: serve
+// Beats every 50 ms, noting when: it shows whether the loop is free.
+Task<void> heartbeat(std::vector<Clock::time_point>& beats) {
+  for (;;) {
+    beats.push_back(coop::now());
+    co_await coop::sleep(50ms);
+  }
+}
+
+struct Served {
+  std::vector<std::string> rows;
+  std::vector<Clock::time_point> beats;
+  Clock::duration took{};
+};
+
+// Four requests at once, each handled by `handle`, beside the heartbeat.
+Task<void> serve(Task<std::string> (*handle)(int), Served& s) {
+  const Clock::time_point start = coop::now();
+  lesson::say("4 requests arrive; the heartbeat starts");
+  auto beat = coop::create_task(heartbeat(s.beats), "heartbeat");
+  std::vector<coop::TaskHandle<std::string>> requests;
+  for (int id = 1; id <= 4; ++id) requests.push_back(coop::create_task(handle(id), fmt::format("request {}", id)));
+  s.rows = co_await coop::gather(std::move(requests));
+  s.took = coop::now() - start;
+  lesson::say("all 4 answered");
+  beat.cancel();
+}
+// end snippet
+
+// The kit prints the runtime's warnings as they come ("⚠ coop warning: ..."). A slow-step
+// warning says how long the step blocked, which differs from run to run, so that figure
+// goes through lesson::measured (masked in golden mode). The kit has no such hook yet; this
+// wraps the kit's own handler, so the warning still reaches lesson::last_diagnostics().
+std::string mask_duration(const std::string& message) {
+  const std::string before = "blocked the loop for ", after = " in one step";
+  const auto a = message.find(before);
+  const auto b = a == std::string::npos ? a : message.find(after, a + before.size());
+  if (b == std::string::npos) return message;
+  const std::size_t from = a + before.size();
+  return message.substr(0, from) + lesson::measured(message.substr(from, b - from)) + message.substr(b);
+}
+
+// Every run of this lesson is on the real clock: threads take real time. A run with
+// thousands of steps (`traced` false) is not recorded: its trace would draw no readable
+// timeline and swamp --trace and --trace-json, and recording would inflate what it measures.
+// The kit's RunSettings has no switch for that, so this removes the kit's recorder.
+template <class T>
+T run_real(Task<T> main, lesson::RunSettings s, bool traced = true) {
+  s.real_time = true;
+  if (!traced) s.timeline = false;
+  lesson::RunScope scope(std::move(s));
+  coop::RunOptions options = scope.options();
+  if (!traced) options.tracer = nullptr;
+  options.on_diagnostic = [kit = options.on_diagnostic](const coop::Diagnostic& d) {
+    coop::Diagnostic shown = d;
+    shown.message = mask_duration(d.message);
+    kit(shown);
+  };
+  return coop::run(std::move(main), std::move(options));
+}
+
+// What a serve() run showed: heartbeats due vs heard, slow-step warnings, rows in order.
+long report_served(const Served& s) {
+  const long expected = static_cast<long>(s.took / 50ms) + 1;
+  const long missed = std::max(0L, expected - static_cast<long>(s.beats.size()));
+  Clock::duration longest{};
+  for (std::size_t i = 1; i < s.beats.size(); ++i) longest = std::max(longest, s.beats[i] - s.beats[i - 1]);
+  std::size_t slow = 0;
+  for (const auto& d : lesson::last_diagnostics()) slow += d.kind == coop::Diagnostic::Kind::slow_step ? 1 : 0;
+  std::string rows;
+  for (const std::string& r : s.rows) rows += (rows.empty() ? "" : ", ") + r;
+  lesson::conclude("4 queries of 120 ms (480 ms in sum) were answered in {}; gather gave them in order: {}",
+                   lesson::measured(lesson::secs(s.took)), lesson::figure(rows));
+  lesson::conclude("the heartbeat should have beaten {} times and beat {} ({} missed); its longest gap was {}",
+                   lesson::measured("{}", expected), lesson::measured("{}", s.beats.size()),
+                   lesson::measured("{}", missed), lesson::measured(ms(longest)));
+  lesson::conclude("slow-step warnings: {}", lesson::figure(fmt::format("{}", slow)));
+  return missed;
+}
+
+// ---- step 3 --------------------------------------------------------------------------------
+
+// snippet: pools
+void blocking_call(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+
+Task<void> one_call(coop::ThreadPool& pool) {
+  co_await coop::run_in_executor(pool, blocking_call, 50ms);  // loop.run_in_executor(pool, ...)
+}
+
+// 16 blocking calls at once on a pool of `threads`: how long until all are done?
+Task<Clock::duration> sixteen_calls(std::size_t threads) {
+  coop::ThreadPool pool(threads);  // concurrent.futures.ThreadPoolExecutor(threads)
+  const Clock::time_point start = coop::now();
+  std::vector<Task<void>> calls;
+  for (int i = 0; i < 16; ++i) calls.push_back(one_call(pool));
+  co_await coop::gather(std::move(calls));
+  co_return coop::now() - start;
+}  // ~ThreadPool joins its threads, idle by now
+
+Task<std::vector<Clock::duration>> by_pool_size(std::vector<std::size_t> sizes) {
+  std::vector<Clock::duration> took;
+  for (const std::size_t n : sizes) took.push_back(co_await sixteen_calls(n));
+  co_return took;
+}
+// end snippet
+
+// ---- step 4 --------------------------------------------------------------------------------
+
+// Counts the primes in [from, to) by trial division: plain CPU work, no waiting.
+long count_primes(long from, long to) {
+  long primes = 0;
+  for (long n = std::max(from, 2L); n < to; ++n) {
+    bool prime = true;
+    for (long d = 2; d * d <= n && prime; ++d) prime = n % d != 0;
+    primes += prime ? 1 : 0;
+  }
+  return primes;
+}
+
+// snippet: costs
+Task<void> parked(coop::Event& go) { co_await go.wait(); }
+
+struct Costs {
+  std::size_t frame_bytes = 0;        // per task parked on an Event
+  Clock::duration loop_turn{};        // one co_await sleep(0): a switch to the next task and back
+  Clock::duration to_thread_trip{};   // one co_await to_thread(nothing): there and back
+  Clock::duration cpu_one{}, cpu_four{};  // 4 chunks of CPU work, on 1 thread and on 4
+};
+
+void nothing() {}
+
+Task<long> primes_in(coop::ThreadPool& pool, long from, long to) {
+  co_return co_await coop::run_in_executor(pool, count_primes, from, to);
+}
+
+// Four equal chunks of CPU work on a pool of `threads`.
+Task<Clock::duration> cpu_chunks(std::size_t threads) {
+  coop::ThreadPool pool(threads);
+  const Clock::time_point start = coop::now();
+  std::vector<Task<long>> chunks;
+  for (int k = 0; k < 4; ++k) chunks.push_back(primes_in(pool, 0, 100'000));  // 4 equal chunks
+  co_await coop::gather(std::move(chunks));
+  co_return coop::now() - start;
+}
+
+Task<Costs> measure_costs() {
+  Costs c;
+  coop::Event go;
+  const std::size_t before = coop::frame_stats().live_bytes;
+  std::vector<coop::TaskHandle<void>> waiting;
+  for (int i = 0; i < 1'000; ++i) waiting.push_back(coop::create_task(parked(go)));
+  co_await coop::sleep(0ms);  // all 1,000 have started and parked
+  c.frame_bytes = (coop::frame_stats().live_bytes - before) / 1'000;
+  go.set();
+  for (auto& w : waiting) co_await w;
+
+  Clock::time_point t = coop::now();
+  for (int i = 0; i < 10'000; ++i) co_await coop::sleep(0ms);
+  c.loop_turn = (coop::now() - t) / 10'000;
+
+  co_await coop::to_thread(nothing);  // the default pool's threads start on first use
+  t = coop::now();
+  for (int i = 0; i < 1'000; ++i) co_await coop::to_thread(nothing);
+  c.to_thread_trip = (coop::now() - t) / 1'000;
+
+  c.cpu_one = co_await cpu_chunks(1);
+  c.cpu_four = co_await cpu_chunks(4);
+  co_return c;
+}
+// end snippet
+
+std::size_t default_thread_stack() {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  std::size_t size = 0;
+  pthread_attr_getstacksize(&attr, &size);
+  pthread_attr_destroy(&attr);
+  return size;
+}
+
+// ---- step 5 --------------------------------------------------------------------------------
+
+// snippet: boundary
+// On a pool thread: adds 1 to the shared counter, n times. std::atomic makes each addition
+// one indivisible operation, whichever threads do it at the same time.
+void add_many(std::atomic<long>* counter, long n) {
+  for (long i = 0; i < n; ++i) counter->fetch_add(1, std::memory_order_relaxed);
+}
+
+Task<void> add_on_thread(coop::ThreadPool& pool, std::atomic<long>& counter, long n) {
+  co_await coop::run_in_executor(pool, add_many, &counter, n);
+}
+
+struct Watch {
+  long samples = 0, changed = 0, work = 0;
+};
+
+// Meanwhile on the loop: read the counter, do a little work, read it again, all in one
+// step (no co_await): on the loop, nothing else can have run in between.
+Task<void> watch(const std::atomic<long>& counter, const bool& done, Watch& w) {
+  while (!done) {
+    const long first = counter.load();
+    w.work += count_primes(0, 1'000);  // a few microseconds of work, no await
+    const long second = counter.load();
+    ++w.samples;
+    w.changed += first != second ? 1 : 0;
+    co_await coop::sleep(0ms);
+  }
+}
+
+// The other way: the thread returns its result and touches nothing shared; the task
+// does the shared update itself, back on the loop thread.
+Task<void> add_primes(coop::ThreadPool& pool, long from, long to, long& total) {
+  const long mine = co_await coop::run_in_executor(pool, count_primes, from, to);
+  total += mine;  // on the loop thread, between two awaits: atomic again, no lock needed
+}
+
+struct Boundary {
+  long counter = 0, total = 0;
+  Watch watched;
+};
+
+Task<Boundary> across_threads() {
+  coop::ThreadPool pool(4);
+  Boundary b;
+  std::atomic<long> counter{0};
+  bool done = false;
+  auto watcher = coop::create_task(watch(counter, done, b.watched), "watcher");
+  std::vector<Task<void>> adders;
+  for (int i = 0; i < 8; ++i) adders.push_back(add_on_thread(pool, counter, 200'000));
+  co_await coop::gather(std::move(adders));  // 8 jobs × 200,000 additions, on 4 threads
+  done = true;
+  co_await watcher;
+  b.counter = counter.load();
+
+  std::vector<Task<void>> counters;
+  for (long k = 0; k < 8; ++k) counters.push_back(add_primes(pool, k * 50'000, (k + 1) * 50'000, b.total));
+  co_await coop::gather(std::move(counters));
+  co_return b;
+}
+// end snippet
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lesson::Lesson l({9, "executor", "Choose async or threads; offload blocking calls with to_thread",
+                    "Choose async for high-concurrency I/O when you control the whole library stack; choose "
+                    "threads for synchronous-only libraries or simpler workloads. A single synchronous call "
+                    "blocks the loop for every coroutine; when you must use one, run it on a thread pool "
+                    "(run_in_executor, to_thread) and await its result: async request handling, with threads "
+                    "for the blocking calls."});
+
+  l.step("A blocking driver call freezes the loop",
+         "Four requests arrive at once; each handler calls legacy_query(), a synchronous driver\n"
+         "that blocks for 120 ms. Called on the loop's thread, it blocks the loop: the four\n"
+         "handlers run one after another and the heartbeat (every 50 ms) is silent meanwhile.\n"
+         "This is lesson 08's blocking call, as it sneaks in through a library. Every step of\n"
+         "this lesson runs real threads, so it runs on the real clock, even with --virtual-time.",
+         {"driver", "serve"}, [] {
+           Served s;
+           run_real(serve(handle_blocking, s), {.title = "4 requests, driver called directly"});
+           g_measured.missed_blocking = report_served(s);
+           g_measured.frozen_for = s.took;
+         });
+
+  l.step("to_thread keeps the heartbeat ticking",
+         "The same driver and requests, but each handler awaits coop::to_thread(legacy_query,\n"
+         "id): the call runs on a thread of the loop's default pool while the handler parks,\n"
+         "as on any await. The loop stays free, and the four calls overlap on four threads.\n"
+         "Arguments go after the function, as in asyncio.to_thread(f, *args); they are moved\n"
+         "into the job. A lambda works too, named first or capturing by reference: GCC 12\n"
+         "destroys twice a lambda temporary with owning captures written inside a co_await.",
+         {"offloaded"}, [] {
+           Served s;
+           run_real(serve(handle_offloaded, s), {.title = "4 requests, driver on to_thread"});
+           g_measured.missed_offloaded = report_served(s);
+           const unsigned cores = std::thread::hardware_concurrency();
+           lesson::conclude("the default pool has min(32, cores + 4) threads, like Python's: {} here",
+                            lesson::measured("{}", std::min(32U, (cores == 0 ? 1U : cores) + 4U)));
+         });
+
+  l.step("Throughput against pool size",
+         "A pool runs as many blocking calls at once as it has threads; the rest queue. 16\n"
+         "calls of 50 ms each, on pools of 1 to 32 threads (run_in_executor: your own pool,\n"
+         "not the default one). Ideal: ⌈16 / threads⌉ rounds of 50 ms.",
+         {"pools"}, [] {
+           const std::vector<std::size_t> sizes{1, 2, 4, 8, 16, 32};
+           const auto took = run_real(by_pool_size(sizes), {.title = "pools", .timeline = false});
+           lesson::say("  threads   16 calls took   ideal ⌈16/threads⌉ × 50 ms   calls per second");
+           for (std::size_t i = 0; i < sizes.size(); ++i) {
+             const double secs = std::chrono::duration<double>(took[i]).count();
+             const std::size_t rounds = (16 + sizes[i] - 1) / sizes[i];
+             lesson::say("  {:>7}   {}   {:>26}   {}", sizes[i], right(lesson::secs(took[i]), 13),
+                         lesson::secs(rounds * std::chrono::milliseconds(50)),
+                         right(fmt::format("{:.0f}", secs > 0 ? 16 / secs : 0.0), 16));
+           }
+           g_measured.one_thread = took[0];
+           g_measured.sixteen = took[4];
+           lesson::conclude("doubling the threads halved the time until there was a thread per call: {} on 1 "
+                            "thread, {} on 16",
+                            lesson::measured(lesson::secs(took[0])), lesson::measured(lesson::secs(took[4])));
+           lesson::conclude("32 threads took {}, about what 16 took: only 16 calls were waiting, so 16 threads "
+                            "had nothing to do",
+                            lesson::measured(lesson::secs(took[5])));
+         });
+
+  l.step("When to choose threads, when async",
+         "The choice, as a table, each row with a number measured here. Two are new: what one\n"
+         "to_thread costs against one loop turn, and CPU-bound work on 1 and 4 threads. Unlike\n"
+         "Python, where the GIL lets one thread run Python code at a time (CPU-bound work goes\n"
+         "to a ProcessPoolExecutor), C++ threads run on separate cores in parallel.",
+         {"costs"}, [] {
+           const Costs c = run_real(measure_costs(), {.title = "costs"}, false);
+           const std::size_t stack = default_thread_stack();
+           const unsigned cores = std::thread::hardware_concurrency();
+           const auto us = [](Clock::duration d) {
+             return fmt::format("{:.2f} µs", std::chrono::duration<double, std::micro>(d).count());
+           };
+           bool missing = false;  // with --only 4, steps 1 to 3 did not run
+           const auto or_run = [&missing](const auto& v, auto show) {
+             missing = missing || !v;
+             return v ? show(*v) : std::string("?");
+           };
+           const auto secs = [](Clock::duration d) { return lesson::measured(lesson::secs(d)); };
+           const auto count = [](long n) { return lesson::measured("{}", n); };
+           struct Row {
+             std::vector<std::string> when;
+             std::string choose;
+             std::vector<std::string> why;
+           };
+           const std::vector<Row> rows{
+               {{"many connections, mostly waiting,", "every library async"},
+                "async",
+                {fmt::format("a parked task holds {} of frame;", lesson::measured("{} B", c.frame_bytes)),
+                 fmt::format("a thread reserves {} of stack", lesson::measured("{} KiB", stack / 1024))}},
+               {{"one library is synchronous-only", "(a driver, an SDK, file APIs)"},
+                "async + to_thread",
+                {fmt::format("called directly, 4 queries took {}", or_run(g_measured.frozen_for, secs)),
+                 fmt::format("and {} heartbeats were missed;", or_run(g_measured.missed_blocking, count)),
+                 fmt::format("with to_thread, {} were missed", or_run(g_measured.missed_offloaded, count))}},
+               {{"few connections, every library", "blocking; a simple workload"},
+                "threads",
+                {"simpler code, but each blocked call holds a",
+                 fmt::format("thread: 16 calls took {} on 1 thread,", or_run(g_measured.one_thread, secs)),
+                 fmt::format("{} on 16", or_run(g_measured.sixteen, secs))}},
+               {{"CPU-bound work"},
+                "a thread pool",
+                {fmt::format("4 equal chunks took {} on 1 thread,", secs(c.cpu_one)),
+                 fmt::format("{} on 4: {} faster ({} cores here)", secs(c.cpu_four),
+                             lesson::measured("{:.1f}×", c.cpu_four.count() > 0
+                                                             ? static_cast<double>(c.cpu_one.count()) /
+                                                                   static_cast<double>(c.cpu_four.count())
+                                                             : 0.0),
+                             lesson::measured("{}", cores))}},
+               {{"a short call that never blocks"},
+                "call it inline",
+                {fmt::format("a to_thread round trip costs {},", lesson::measured(us(c.to_thread_trip))),
+                 fmt::format("a loop turn {}", lesson::measured(us(c.loop_turn)))}},
+           };
+           lesson::say("{:<34}  {:<18}  {}", "your situation", "choose", "measured in this lesson");
+           for (const Row& r : rows) {
+             lesson::say("{}  {}  {}", rule(34), rule(18), rule(44));
+             for (std::size_t i = 0; i < std::max(r.when.size(), r.why.size()); ++i) {
+               const std::string when = i < r.when.size() ? r.when[i] : "";
+               const std::string why = i < r.why.size() ? r.why[i] : "";
+               const std::string line = fmt::format("{:<34}  {:<18}  {}", when, i == 0 ? r.choose : "", why);
+               lesson::say("{}", line.substr(0, line.find_last_not_of(' ') + 1));
+             }
+           }
+           if (missing) lesson::conclude("? marks a figure from steps 1 to 3, which did not run this time");
+           lesson::conclude("to_thread costs {} the price of a loop turn: offload what blocks, not what is merely "
+                            "short",
+                            lesson::measured("{:.0f}×", c.loop_turn.count() > 0
+                                                           ? static_cast<double>(c.to_thread_trip.count()) /
+                                                                 static_cast<double>(c.loop_turn.count())
+                                                           : 0.0));
+         });
+
+  l.step("Atomicity stops at the thread boundary",
+         "Lesson 08's guarantee is about tasks: between two awaits no other task runs. A\n"
+         "function on a pool thread is not a task; it runs at the same time as the loop. So\n"
+         "anything it shares with tasks needs real thread synchronisation (std::atomic, or a\n"
+         "std::mutex; coop::Lock only orders tasks). Better still, share nothing: return the\n"
+         "result and let the task do the update on the loop thread, after the co_await.",
+         {"boundary"}, [] {
+           const Boundary b = run_real(across_threads(), {.title = "threads and the loop"}, false);
+           lesson::conclude("8 jobs × 200,000 atomic additions on 4 threads: the counter reads {} (expected {})",
+                            lesson::figure(num(b.counter)), lesson::figure(num(8 * 200'000)));
+           lesson::conclude("the watcher read it, worked a little, read it again, all in one step, {} times; the "
+                            "two reads differed {} times: a thread changed it in the middle of a task's step",
+                            lesson::measured(num(b.watched.samples)), lesson::measured(num(b.watched.changed)));
+           lesson::conclude("8 threads' prime counts, added up on the loop after each co_await: {} (counted on one "
+                            "thread: {})",
+                            lesson::figure(num(b.total)), lesson::figure(num(count_primes(0, 400'000))));
+           lesson::conclude(
+               "not run here: with a plain `long` instead of std::atomic, `++counter` on two threads is a data race, "
+               "undefined behaviour in C++; in practice two threads read the same value and both write it + 1, lesson "
+               "08's lost update at the scale of one instruction, and ThreadSanitizer reports it");
+         });
+
+  l.wrap_up(
+      "A synchronous driver called on the loop froze it: the handlers ran one at a time and\n"
+      "the heartbeat fell silent. to_thread moved the same calls onto threads; the loop\n"
+      "stayed free and the calls overlapped, as many at once as the pool had threads. So:\n"
+      "async for many waits through async libraries, to_thread (run_in_executor) for the\n"
+      "blocking calls you cannot avoid, threads when everything blocks and the load is small.\n"
+      "And the atomicity of lesson 08 ends at the thread boundary: share nothing with a\n"
+      "thread, or synchronise for real.");
+  return l.main(argc, argv);
+}
