@@ -15,7 +15,16 @@ CMAKE_ARGS += $(if $(filter 1 ON on yes,$(WERROR)),-DCOOP_WERROR=ON,)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run lesson test golden bench deps check-asan check-tsan check-poll check-clang check-O0 clean help
+# `make lesson N=3`, `make exercise N=3`, `make hint N=3`: a bad N is one line and exit 2,
+# before anything is built.
+NUMBERED_GOAL := $(firstword $(filter lesson exercise hint,$(MAKECMDGOALS)))
+ifneq ($(NUMBERED_GOAL),)
+  ifneq ($(words $(N))$(filter 1 2 3 4 5 6 7 8 9 01 02 03 04 05 06 07 08 09,$(N)),1$(strip $(N)))
+    $(error make $(NUMBERED_GOAL): N must be a number from 1 to 9 (got '$(N)'), e.g. make $(NUMBERED_GOAL) N=3)
+  endif
+endif
+
+.PHONY: all build build-keep-going run lesson test exercise hint grade teeth golden bench deps check-asan check-tsan check-poll check-clang check-O0 clean help
 
 all: build
 
@@ -24,6 +33,10 @@ help:
 	@echo "  make run            build, then run the first lesson"
 	@echo "  make test           build, then run every test"
 	@echo "  make lesson N=3     run lesson 03"
+	@echo "  make exercise N=3   grade exercise 03, check by check, with a hint when one fails"
+	@echo "  make hint N=3       the next hint for exercise 03 (ALL=1: every hint)"
+	@echo "  make grade          grade every exercise: grade/results.json (Gradescope), grade/junit.xml"
+	@echo "  make teeth          every grader fails on the stubs and passes on the solutions"
 	@echo "  make golden         rewrite the lessons' golden files (tests/lessons/golden/) from this build"
 	@echo "  make bench          run the benchmarks (optimised build in build-bench/)"
 	@echo "  make deps           install what the build needs (apt-get; prints the brew line on macOS)"
@@ -56,16 +69,55 @@ run: build
 	@if [ -x $(BUILD)/lessons/lesson01 ]; then $(BUILD)/lessons/lesson01 $(ARGS); \
 	 else $(BUILD)/lessons/demo $(ARGS); fi
 
-# The number is checked before anything is built, so a typo answers at once.
 lesson:
-	@case "$(N)" in [1-9]|0[1-9]) ;; *) echo "make lesson: N must be a lesson number from 1 to 9 (got '$(N)'), e.g. make lesson N=3" >&2; exit 2;; esac
 	@$(MAKE) --no-print-directory build
 	@bin=$(BUILD)/lessons/lesson0$$(expr "$(N)" : '0*\([1-9]\)'); \
 	 if [ ! -x $$bin ]; then echo "make lesson: lesson $(N) is not written yet" >&2; exit 2; fi; \
 	 $$bin $(ARGS)
 
-test: build
-	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+# `make test`: every test, then the exercises graded, with the progress table. An exercise
+# that does not compile must not stop the others being graded, so the build keeps going
+# past errors; `make test` still fails at the end. It fails when an exercise is failing,
+# never merely because exercises are not started.
+KEEP_GOING := $(if $(filter Ninja,$(GENERATOR)),-k 0,-k)
+GRADE      := $(BUILD)/tests/coop_grade
+GRADE_DIRS := $(BUILD)/tests $(BUILD)/grade-state
+
+test: $(BUILD)/CMakeCache.txt
+	@built=1; cmake --build $(BUILD) -j $(JOBS) -- $(KEEP_GOING) || \
+	   { built=0; echo "make test: some targets did not compile (above); testing and grading the rest" >&2; }; \
+	 ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS); tested=$$?; \
+	 graded=1; [ -x $(GRADE) ] && $(GRADE) progress $(GRADE_DIRS) && graded=0; \
+	 [ $$built = 1 ] && [ $$tested = 0 ] && [ $$graded = 0 ]
+
+NN = $$(printf %02d $$(expr "$(N)" : '0*\([1-9]\)'))
+
+# Grade one exercise, showing each check, its message, and a hint when it fails.
+exercise:
+	@$(MAKE) --no-print-directory build-keep-going
+	@bin=$(BUILD)/tests/grade_exercise_$(NN); mkdir -p $(BUILD)/grade-state; \
+	 if [ ! -x $$bin ]; then echo "make exercise: exercise $(N) did not compile (see the errors above)" >&2; exit 1; fi; \
+	 $$bin --report $(BUILD)/grade-state/$(NN).report
+
+# The next hint for exercise N (a nudge, then a stronger one, then the approach).
+hint:
+	@$(MAKE) --no-print-directory build-keep-going
+	@$(GRADE) hint $(GRADE_DIRS) $(N) $(if $(ALL),--all,)
+
+# For instructors: grade everything; write grade/results.json (Gradescope) and
+# grade/junit.xml. Always writes them, whatever the exercises do.
+grade:
+	@$(MAKE) --no-print-directory build-keep-going
+	@$(GRADE) grade $(GRADE_DIRS) grade
+
+# The graders have teeth: every part fails against the pristine stubs and passes against
+# the solutions (CI runs this on a clean clone).
+teeth: build
+	@$(GRADE) teeth $(GRADE_DIRS)
+
+build-keep-going: $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS) -- $(KEEP_GOING) >$(BUILD)/build.log 2>&1 || \
+	   { grep -E "error|Error" $(BUILD)/build.log | head -40 >&2; echo "(some targets did not compile; full log: $(BUILD)/build.log)" >&2; }
 
 # ---- for developers -------------------------------------------------------------------------
 
