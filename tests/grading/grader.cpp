@@ -66,6 +66,15 @@ coop::Outcome Run::outcome(std::string_view task) const {
   return e == nullptr ? coop::Outcome::pending : e->outcome;
 }
 
+coop::Clock::duration Run::main_end() const noexcept {
+  coop::Clock::duration last{};
+  for (const coop::TraceEvent& e : trace.events()) {
+    last = std::max(last, e.at);
+    if (e.kind == coop::TraceEvent::Kind::finished && e.task_name == "main") return e.at;
+  }
+  return last;
+}
+
 bool Run::has_diagnostic(coop::Diagnostic::Kind kind) const {
   for (const coop::Diagnostic& d : diagnostics)
     if (d.kind == kind) return true;

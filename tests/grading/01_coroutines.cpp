@@ -1,0 +1,478 @@
+// Grader for exercise 01 — coroutines: awaitables written by hand. Every check runs under
+// virtual time and reads the loop's trace: whether a task suspended, on what kind of wait,
+// and when the loop woke it. So an awaitable that gets the right value the wrong way (it
+// suspended when it should not have, resumed the task behind the loop's back, woke it at the
+// wrong time, swallowed a cancellation) cannot pass.
+#include "01_coroutines.hpp"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "grader.hpp"
+
+using namespace std::chrono_literals;
+using coop::Task;
+using Kind = coop::TraceEvent::Kind;
+using Duration = coop::Clock::duration;
+
+namespace {
+
+std::string secs(Duration d) { return coop::format_duration(d); }
+
+// When main finished, on the loop's clock (from the trace: grading::Run::took is not filled
+// in by the framework).
+Duration main_took(const grading::Run& run) { return run.finished_at("main"); }
+
+// grading::run, with the loop's UsageError (an awaitable that suspended without going
+// through the loop's door) turned into a failure that says what it means.
+template <class T>
+T run_traced(Task<T> main, grading::Run& run) {
+  try {
+    return grading::run(std::move(main), &run);
+  } catch (const coop::UsageError& e) {
+    grading::fail(fmt::format("the loop stopped with UsageError: {}", e.what()));
+  }
+}
+
+// A task's trace events of one kind.
+std::vector<coop::TraceEvent> events(const grading::Run& run, std::string_view task, Kind kind) {
+  std::vector<coop::TraceEvent> out;
+  for (const coop::TraceEvent& e : run.trace.events_of(task))
+    if (e.kind == kind) out.push_back(e);
+  return out;
+}
+
+// Checks that `task` parked once, on a Latch wait described as `what`, at `parked_at`, and was
+// woken through the loop at `woken_at`.
+void check_latch_wait(const grading::Run& run, const std::string& task, const std::string& what, Duration parked_at,
+                      Duration woken_at) {
+  const auto parked = events(run, task, Kind::suspended);
+  grading::check(!parked.empty(), fmt::format("task '{}' never parked on the loop: the trace has no suspension for it. "
+                                              "Waiter::await_suspend must call park(h) (the one door)",
+                                              task));
+  const coop::TraceEvent& p = parked.front();
+  grading::check(p.wait == coop::WaitKind::other && p.detail == what,
+                 fmt::format("task '{}' suspended on {} \"{}\", expected the Waiter itself: other \"{}\"", task,
+                             coop::to_string(p.wait), p.detail, what));
+  grading::check(p.at == parked_at,
+                 fmt::format("task '{}' suspended at {}, expected {}", task, secs(p.at), secs(parked_at)));
+  const auto woken = events(run, task, Kind::woken);
+  grading::check(!woken.empty(), fmt::format("task '{}' was never woken by the loop: resume a task by calling wake(), "
+                                             "never h.resume() (the loop must do it)",
+                                             task));
+  grading::check(woken.front().at == woken_at,
+                 fmt::format("task '{}' was woken at {}, expected {}", task, secs(woken.front().at), secs(woken_at)));
+}
+
+// ---- part 1 ----------------------------------------------------------------------------------
+
+Task<void> set_flag(bool& flag) {
+  flag = true;
+  co_return;
+}
+
+struct ReadyResult {
+  int sum = 0;
+  bool other_ran = false;  // the other task had run by the time the 1000 co_awaits were done
+};
+
+Task<ReadyResult> await_ready_many() {
+  bool ran = false;
+  coop::TaskHandle<void> other = coop::create_task(set_flag(ran), "other");  // ready: runs at the next turn
+  ReadyResult r;
+  for (int i = -500; i <= 1000; ++i) r.sum += co_await ex01::Ready(i);
+  r.other_ran = ran;
+  co_await other;
+  co_return r;
+}
+
+// ---- part 2 ----------------------------------------------------------------------------------
+
+Task<Duration> timed(Duration d) { co_return co_await ex01::TimedSleep(d); }
+
+Task<Duration> made_early() {
+  ex01::TimedSleep s(100ms);  // made now...
+  co_await coop::sleep(50ms);
+  co_return co_await s;  // ...awaited 50 ms later: it sleeps 100 ms from here
+}
+
+struct ZeroResult {
+  Duration took{};
+  bool other_ran = false;
+};
+
+Task<ZeroResult> zero_gives_a_turn() {
+  bool ran = false;
+  coop::TaskHandle<void> other = coop::create_task(set_flag(ran), "other");
+  ZeroResult r;
+  r.took = co_await ex01::TimedSleep(0ms);
+  r.other_ran = ran;
+  co_await other;
+  co_return r;
+}
+
+Task<void> join_quietly(coop::TaskHandle<void> h) {
+  try {
+    co_await h;
+  } catch (const coop::CancelledError&) {
+    // expected: it was cancelled
+  }
+}
+
+Task<void> long_timed_sleep(bool& after) {
+  co_await ex01::TimedSleep(1h);
+  after = true;  // must not run: the task was cancelled during the sleep
+}
+
+Task<bool> cancel_while_sleeping() {
+  bool after = false;
+  coop::TaskHandle<void> sleeper = coop::create_task(long_timed_sleep(after), "sleeper");
+  co_await coop::sleep(10ms);
+  sleeper.cancel();
+  co_await join_quietly(sleeper);
+  co_return after;
+}
+
+struct SelfSlot {
+  coop::TaskHandle<void> self;
+};
+
+Task<void> cancels_itself(SelfSlot& slot, bool& after) {
+  slot.self.cancel();  // running: the cancellation is pending, for the next co_await
+  co_await ex01::TimedSleep(1h);
+  after = true;
+}
+
+Task<bool> cancel_before_sleeping() {
+  SelfSlot slot;
+  bool after = false;
+  slot.self = coop::create_task(cancels_itself(slot, after), "self-cancelling");
+  co_await join_quietly(slot.self);
+  co_return after;
+}
+
+// ---- parts 3 and 4 ---------------------------------------------------------------------------
+
+struct Record {
+  std::string who;
+  bool opened = false;
+  Duration at{};
+  bool operator==(const Record&) const = default;
+};
+
+std::string show(const std::vector<Record>& log) {
+  std::string s;
+  for (const Record& r : log)
+    s += fmt::format("{}{} {} at {}", s.empty() ? "" : ", ", r.who, r.opened ? "true" : "false", secs(r.at));
+  return "[" + s + "]";
+}
+
+Task<void> waiter(ex01::Latch& latch, std::vector<Record>& log, std::string who) {
+  const bool opened = co_await latch.wait();
+  log.push_back({who, opened, grading::elapsed()});
+}
+
+Task<void> timed_waiter(ex01::Latch& latch, std::vector<Record>& log, std::string who, Duration limit) {
+  const bool opened = co_await latch.wait_for(limit);
+  log.push_back({who, opened, grading::elapsed()});
+}
+
+Task<void> count_down_after(ex01::Latch& latch, Duration after) {
+  co_await coop::sleep(after);
+  latch.count_down();
+}
+
+struct LatchRun {
+  std::vector<Record> log;
+  std::size_t count_after = 0;
+};
+
+Task<LatchRun> three_wait_two_count() {
+  ex01::Latch latch(2, "start");
+  LatchRun r;
+  std::vector<coop::TaskHandle<void>> tasks;
+  for (const char* w : {"w1", "w2", "w3"}) tasks.push_back(coop::create_task(waiter(latch, r.log, w), w));
+  tasks.push_back(coop::create_task(count_down_after(latch, 100ms), "counter 1"));
+  tasks.push_back(coop::create_task(count_down_after(latch, 300ms), "counter 2"));
+  co_await coop::gather(std::move(tasks));
+  r.count_after = latch.count();
+  co_return r;
+}
+
+struct OpenRun {
+  std::size_t after_two_downs = 0, after_one_of_two = 0;
+};
+
+Task<OpenRun> open_latches() {
+  OpenRun r;
+  ex01::Latch zero(0, "zero");
+  co_await zero.wait();  // open: must not suspend
+  ex01::Latch one(1, "one");
+  one.count_down();
+  co_await one.wait();
+  one.count_down();  // already 0: stays 0
+  r.after_two_downs = one.count();
+  ex01::Latch two(2, "two");
+  two.count_down();
+  r.after_one_of_two = two.count();
+  co_return r;
+}
+
+Task<std::vector<Record>> cancel_one_waiter() {
+  ex01::Latch latch(1, "gate");
+  std::vector<Record> log;
+  coop::TaskHandle<void> a = coop::create_task(waiter(latch, log, "a"), "a");
+  coop::TaskHandle<void> b = coop::create_task(waiter(latch, log, "b"), "b");
+  co_await coop::sleep(50ms);
+  a.cancel();
+  co_await coop::sleep(50ms);
+  latch.count_down();
+  co_await join_quietly(a);
+  co_await b;
+  co_return log;
+}
+
+Task<void> wait_forever() {
+  ex01::Latch latch(1, "never");
+  co_await latch.wait();
+}
+
+Task<std::vector<Record>> timed_waits() {
+  ex01::Latch latch(1, "ready");
+  std::vector<Record> log;
+  std::vector<coop::TaskHandle<void>> tasks;
+  tasks.push_back(coop::create_task(timed_waiter(latch, log, "a", 100ms), "a"));
+  tasks.push_back(coop::create_task(timed_waiter(latch, log, "b", 500ms), "b"));
+  tasks.push_back(coop::create_task(waiter(latch, log, "c"), "c"));
+  tasks.push_back(coop::create_task(count_down_after(latch, 300ms), "counter"));
+  co_await coop::gather(std::move(tasks));
+  co_return log;
+}
+
+Task<bool> timed_wait_on_open() {
+  ex01::Latch latch(0, "open");
+  co_return co_await latch.wait_for(1s);
+}
+
+Task<std::vector<Record>> cancel_timed_waiter() {
+  ex01::Latch latch(1, "gate");
+  std::vector<Record> log;
+  coop::TaskHandle<void> d = coop::create_task(timed_waiter(latch, log, "d", 1h), "d");
+  co_await coop::sleep(50ms);
+  d.cancel();
+  co_await join_quietly(d);
+  co_return log;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  grading::Grader g(1, "coroutines", "awaitables by hand");
+
+  g.part("Ready: an awaitable that never suspends",
+         "co_await Ready(v) gives v; 1,501 of them in a row never suspend the task: another task that is "
+         "ready meanwhile has not run, and the trace shows no suspension.",
+         {"The three calls of co_await: await_ready, await_suspend, await_resume. Which one can say \"no need to "
+          "suspend\"?",
+          "await_ready() returning true skips the suspension altogether; await_resume() then gives the value of the "
+          "co_await. await_suspend is never called (returning false there would also mean \"don't suspend\").",
+          "bool await_ready() const { return true; }  bool await_suspend(std::coroutine_handle<>) const { return "
+          "false; }  int await_resume() const { return value_; }"},
+         [] {
+           grading::Run run;
+           const ReadyResult r = run_traced(await_ready_many(), run);
+           grading::check_eq(r.sum, 375250, "the sum of co_await Ready(i) for i = -500..1000");
+           grading::check(!r.other_ran,
+                          "another task ran while main was awaiting Ready(i): a Ready let the loop run others, so it "
+                          "suspended. It must give its value without suspending");
+           const auto susp = events(run, "main", Kind::suspended);
+           grading::check(
+               susp.size() == 1 && susp.front().wait == coop::WaitKind::task,
+               fmt::format("main suspended {} time(s); expected only once, at its final co_await on the "
+                           "other task (first suspension: on {})",
+                           susp.size(), susp.empty() ? "-" : std::string(coop::to_string(susp.front().wait))));
+           grading::check(main_took(run) == 0ms, "the run took " + secs(main_took(run)) + " of loop time, expected 0");
+         });
+
+  g.part("TimedSleep: wrap an awaitable, keep what it does",
+         "co_await TimedSleep(d) sleeps like coop::sleep(d) and gives how long the task was suspended: 250 ms for "
+         "250 ms; 100 ms when awaited 50 ms after it was made; 0 for 0 ms, after the other tasks had their turn; "
+         "and a cancelled task gets CancelledError there, also when cancel() came before the co_await.",
+         {"Forward each of the three calls to inner_, the SleepAwaiter, and measure with coop::now() between "
+          "await_suspend and await_resume.",
+          "Start the clock in await_suspend (not in the constructor: the TimedSleep may be made long before it is "
+          "awaited). Return what inner_.await_suspend returns: it is false, without parking, when a cancellation is "
+          "pending. Call inner_.await_resume() before measuring: it throws CancelledError when it must.",
+          "await_ready: return inner_.await_ready();  await_suspend: suspended_at_ = coop::now(); return "
+          "inner_.await_suspend(h);  await_resume: inner_.await_resume(); return coop::now() - suspended_at_;"},
+         [] {
+           {
+             grading::Run run;
+             const Duration d = run_traced(timed(250ms), run);
+             grading::check(d == 250ms, "co_await TimedSleep(250ms) gave " + secs(d) + ", expected 250 ms");
+             const auto susp = events(run, "main", Kind::suspended);
+             grading::check(!susp.empty() && susp.front().wait == coop::WaitKind::sleep,
+                            "the task should be suspended on the wrapped sleep (WaitKind::sleep) in the trace");
+             grading::check(main_took(run) == 250ms,
+                            "the sleep took " + secs(main_took(run)) + " of loop time, expected 250 ms");
+           }
+           {
+             grading::Run run;
+             const Duration d = run_traced(made_early(), run);
+             grading::check(d == 100ms, "a TimedSleep(100ms) made 50 ms before its co_await gave " + secs(d) +
+                                            ", expected 100 ms: measure from the co_await, not from its construction");
+           }
+           {
+             grading::Run run;
+             const ZeroResult r = run_traced(zero_gives_a_turn(), run);
+             grading::check(r.other_ran,
+                            "co_await TimedSleep(0ms) did not give the other ready task its turn, as coop::sleep(0) "
+                            "does: let the wrapped sleep decide (await_ready), don't skip it");
+             grading::check(r.took == 0ms, "co_await TimedSleep(0ms) gave " + secs(r.took) + ", expected 0");
+           }
+           {
+             grading::Run run;
+             const bool after = run_traced(cancel_while_sleeping(), run);
+             grading::check(
+                 !after && run.outcome("sleeper") == coop::Outcome::cancelled,
+                 fmt::format("a task cancelled during co_await TimedSleep(1h) carried on after it (outcome: "
+                             "{}): await_resume must call inner_.await_resume(), which throws CancelledError",
+                             coop::to_string(run.outcome("sleeper"))));
+             grading::check(run.finished_at("sleeper") == 10ms, "the cancelled task ended at " +
+                                                                    secs(run.finished_at("sleeper")) +
+                                                                    ", expected 10 ms, when it was cancelled");
+           }
+           {
+             grading::Run run;
+             bool after = false;
+             try {
+               after = grading::run(cancel_before_sleeping(), &run);
+             } catch (const coop::UsageError& e) {
+               grading::fail(fmt::format(
+                   "a task with a pending cancel() reached co_await TimedSleep and the loop stopped: {}. The wrapped "
+                   "sleep's await_suspend returned false without parking the task (to deliver the cancellation at "
+                   "once); return its answer instead of true",
+                   e.what()));
+             }
+             grading::check(
+                 !after && run.outcome("self-cancelling") == coop::Outcome::cancelled,
+                 fmt::format("a task that cancelled itself and then awaited TimedSleep(1h) carried on (outcome: "
+                             "{}): the CancelledError must come out of that co_await",
+                             coop::to_string(run.outcome("self-cancelling"))));
+             grading::check(main_took(run) == 0ms, "the self-cancelled task took " + secs(main_took(run)) +
+                                                       " of loop time, expected 0: it must not sleep at all");
+           }
+         });
+
+  g.part(
+      "Latch: a Wait that wakes everyone at zero",
+      "With Latch(2), three tasks co_await wait() and two tasks count_down() at 100 ms and 300 ms: each waiter "
+      "parks on the loop (trace: other, \"Latch 'start'\") and is woken at 300 ms, in the order they came; an "
+      "open latch does not suspend; a cancelled waiter stops waiting at once; a latch that never opens is named "
+      "in the DeadlockError.",
+      {"Read event.hpp: coop::Event is built exactly like this, on coop::detail::Wait and an IntrusiveList.",
+       "await_ready: open already? await_suspend: if (!park(h)) return false; then push_back on the latch's "
+       "waiters_; return true. count_down: when the count reaches 0, pop_front each waiter and call its opened(), "
+       "which calls wake(). await_resume: throw_if_interrupted(). on_cancel: unlink from the list.",
+       "count_down(): if (count_ == 0) return; if (--count_ == 0) while (!waiters_.empty()) "
+       "waiters_.pop_front().opened();  await_ready(): return latch_.count_ == 0;  await_suspend(h): if "
+       "(!park(h)) return false; latch_.waiters_.push_back(*this); return true;  await_resume(): "
+       "throw_if_interrupted(); return true;  opened(): wake();  on_cancel(): ListNode::unlink(); return true;"},
+      [] {
+        {
+          grading::Run run;
+          const LatchRun r = run_traced(three_wait_two_count(), run);
+          const std::vector<Record> want{{"w1", true, 300ms}, {"w2", true, 300ms}, {"w3", true, 300ms}};
+          grading::check(r.log == want,
+                         fmt::format("the waiters went on as {}, expected {} (all at 300 ms, when the count reached "
+                                     "0, in the order they started waiting)",
+                                     show(r.log), show(want)));
+          for (const char* w : {"w1", "w2", "w3"}) check_latch_wait(run, w, "Latch 'start'", 0ms, 300ms);
+          grading::check_eq(r.count_after, std::size_t{0}, "count() after two count_down()s of Latch(2)");
+        }
+        {
+          grading::Run run;
+          const OpenRun r = run_traced(open_latches(), run);
+          grading::check_eq(r.after_two_downs, std::size_t{0}, "count() of Latch(1) after two count_down()s");
+          grading::check_eq(r.after_one_of_two, std::size_t{1}, "count() of Latch(2) after one count_down()");
+          const auto susp = events(run, "main", Kind::suspended);
+          grading::check(susp.empty(), fmt::format("co_await wait() on an open latch suspended the task (on {}); "
+                                                   "it must go straight on",
+                                                   susp.empty() ? "" : susp.front().detail));
+        }
+        {
+          grading::Run run;
+          const std::vector<Record> log = run_traced(cancel_one_waiter(), run);
+          grading::check(run.outcome("a") == coop::Outcome::cancelled,
+                         fmt::format("waiter 'a', cancelled while waiting, ended as {}, expected cancelled: "
+                                     "await_resume must throw_if_interrupted()",
+                                     coop::to_string(run.outcome("a"))));
+          grading::check(run.finished_at("a") == 50ms, "the cancelled waiter ended at " + secs(run.finished_at("a")) +
+                                                           ", expected 50 ms, when it was cancelled");
+          const std::vector<Record> want{{"b", true, 100ms}};
+          grading::check(log == want, fmt::format("after one waiter was cancelled, the waiters went on as {}, "
+                                                  "expected {}",
+                                                  show(log), show(want)));
+          check_latch_wait(run, "b", "Latch 'gate'", 0ms, 100ms);
+        }
+        {
+          grading::Run run;
+          std::string message;
+          try {
+            run_traced(wait_forever(), run);
+          } catch (const coop::DeadlockError& e) {
+            message = e.what();
+          }
+          grading::check(!message.empty(),
+                         "a task waiting on a Latch that never opens should end the run with "
+                         "DeadlockError (nothing can ever wake it); the run ended normally");
+          grading::check(message.find("Latch 'never'") != std::string::npos,
+                         "the DeadlockError should name what main waits for, \"Latch 'never'\"; it said: " + message);
+        }
+      });
+
+  g.part("Latch::wait_for: two ways to wake, one wake",
+         "With Latch(1) opened at 300 ms: wait_for(100ms) gives false at 100 ms, wait_for(500ms) gives true at "
+         "300 ms, wait() true at 300 ms; wait_for on an open latch gives true without suspending; a task cancelled "
+         "in wait_for(1h) ends at once.",
+         {"The Waiter is also a coop::detail::TimerNode, like sleep's awaiter: the loop calls on_timer() when the "
+          "deadline passes. Either the latch or the timer wakes the task; the other must be unregistered.",
+          "In await_suspend, after park and push_back: if (timeout_) set a timer with loop.add_timer(*this, "
+          "loop.deadline_after(*timeout_)). on_timer: unlink from the list, timed_out_ = true, wake(). opened: remove "
+          "the timer if scheduled(), then wake(). await_resume: return !timed_out_.",
+          "wait_for: return Waiter(*this, timeout);  await_suspend adds: if (timeout_) { auto& loop = "
+          "coop::detail::Loop::current(\"Latch::wait_for\"); loop.add_timer(*this, loop.deadline_after(*timeout_)); }  "
+          "on_timer(): ListNode::unlink(); timed_out_ = true; wake();  opened() and on_cancel(): if (scheduled()) "
+          "coop::detail::Loop::current_or_null()->remove_timer(*this); ..."},
+         [] {
+           {
+             grading::Run run;
+             const std::vector<Record> log = run_traced(timed_waits(), run);
+             const std::vector<Record> want{{"a", false, 100ms}, {"b", true, 300ms}, {"c", true, 300ms}};
+             grading::check(log == want, fmt::format("the waiters went on as {}, expected {}", show(log), show(want)));
+             check_latch_wait(run, "a", "Latch 'ready'", 0ms, 100ms);
+             check_latch_wait(run, "b", "Latch 'ready'", 0ms, 300ms);
+           }
+           {
+             grading::Run run;
+             const bool opened = run_traced(timed_wait_on_open(), run);
+             grading::check(opened, "co_await wait_for(1s) on an open latch gave false, expected true");
+             grading::check(events(run, "main", Kind::suspended).empty() && main_took(run) == 0ms,
+                            "co_await wait_for(1s) on an open latch suspended the task; it must go straight on");
+           }
+           {
+             grading::Run run;
+             const std::vector<Record> log = run_traced(cancel_timed_waiter(), run);
+             grading::check(
+                 run.outcome("d") == coop::Outcome::cancelled && log.empty(),
+                 fmt::format("a task cancelled during wait_for(1h) ended as {} and went on as {}; expected it to "
+                             "end cancelled, at its co_await",
+                             coop::to_string(run.outcome("d")), show(log)));
+             grading::check(run.finished_at("d") == 50ms, "the cancelled task ended at " + secs(run.finished_at("d")) +
+                                                              ", expected 50 ms, when it was cancelled");
+           }
+         });
+
+  return g.main(argc, argv);
+}
