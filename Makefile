@@ -40,7 +40,7 @@ help:
 	@echo "  make golden         rewrite the lessons' golden files (tests/lessons/golden/) from this build"
 	@echo "  make bench          run the benchmarks (optimised build in build-bench/)"
 	@echo "  make deps           install what the build needs (apt-get; prints the brew line on macOS)"
-	@echo "  make check-asan     runtime tests with AddressSanitizer + UBSan, at -O0 (build-asan/)"
+	@echo "  make check-asan     runtime, lesson and solution tests with AddressSanitizer + UBSan, at -O0 (build-asan/)"
 	@echo "  make check-tsan     thread tests with ThreadSanitizer (build-tsan/)"
 	@echo "  make check-poll     socket tests on the poll() fallback instead of epoll (build-poll/)"
 	@echo "  make check-clang    runtime tests built with Clang 14 at -O0 (build-clang/)"
@@ -149,7 +149,7 @@ endef
 CXX_DEFAULT = $$(sh .ci/install-deps.sh --compiler)
 
 check-asan: $(DEPS_STAMP)
-	$(call runtime_check,build-asan,$(CXX_DEFAULT),-DCOOP_SANITIZE=address$(,)undefined,runtime)
+	$(call runtime_check,build-asan,$(CXX_DEFAULT),-DCOOP_SANITIZE=address$(,)undefined,"runtime|lessons|grading")
 check-tsan: $(DEPS_STAMP)
 	$(call runtime_check,build-tsan,$(CXX_DEFAULT),-DCOOP_SANITIZE=thread,threads)
 check-poll: $(DEPS_STAMP)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# student_test.sh — a scripted student, to prove the grading reports what happened.
+#
+# In a temporary clone of this repository the student solves exercise 01 (copies its
+# solution), gets exercise 03 wrong (awaits one fetch after the other: right results, wrong
+# time), makes exercise 04 hang and exercise 05 crash. Then `make test` must fail and say
+# exactly that, quickly; and `make grade` must write results.json and junit.xml that say
+# the same. CI runs this (.ci/run); it takes a full build of the clone.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/coop-student.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "student_test: $*" >&2; exit 1; }
+
+git clone -q "$repo" "$work/coop"
+cd "$work/coop"
+
+# 01: solved.
+cp solutions/01_coroutines.cpp exercises/01_coroutines.cpp
+# 03: a wrong answer: the two fetches one after the other.
+cp solutions/03_gather.cpp exercises/03_gather.cpp
+python3 - <<'EOF'
+import re
+p = "exercises/03_gather.cpp"
+s = open(p).read()
+start = s.index("coop::Task<std::pair<std::string, std::string>> fetch_both(Source a, Source b) {")
+end = s.index("\n}\n", start) + 3
+s = s[:start] + """coop::Task<std::pair<std::string, std::string>> fetch_both(Source a, Source b) {
+  std::string ra = co_await fetch(a.name, a.latency);  // one after the other: the sum
+  std::string rb = co_await fetch(b.name, b.latency);
+  co_return std::pair{ra, rb};
+}
+""" + s[end:]
+open(p, "w").write(s)
+EOF
+# 04: every stub sleeps for an hour (each part hangs); 05: every stub crashes.
+sed -i 's/^\( *\)exercise::todo(/\1std::this_thread::sleep_for(std::chrono::hours(1)); exercise::todo(/' exercises/04_create_task.cpp
+sed -i '1i #include <chrono>\n#include <thread>' exercises/04_create_task.cpp
+sed -i 's/^\( *\)exercise::todo(/\1std::raise(SIGSEGV); exercise::todo(/' exercises/05_cancellation.cpp
+sed -i '1i #include <csignal>' exercises/05_cancellation.cpp
+
+# Build first (not timed), then time the grading.
+make build-keep-going >/dev/null 2>&1 || true
+start=$(date +%s)
+set +e
+make test >"$work/test.out" 2>&1
+rc=$?
+set -e
+took=$(( $(date +%s) - start ))
+table=$(sed -n '/^Exercises:/,$p' "$work/test.out")
+echo "$table"
+[ $rc -ne 0 ] || fail "make test passed, but exercises 03, 04 and 05 are broken"
+grep -Eq '^  01 coroutines +done ' <<<"$table" || fail "exercise 01 (solved) is not reported done"
+grep -Eq '^  03 gather +FAILING .*part 1 failed: .*took 400 ms, expected 300 ms' <<<"$table" ||
+  fail "exercise 03 (sequential) is not reported failing with its time"
+grep -Eq '^  04 create_task +FAILING .*part 1 hang' <<<"$table" || fail "exercise 04 is not reported as a hang"
+grep -Eq '^  05 cancellation +FAILING .*part 1 crash: .*signal 11' <<<"$table" || fail "exercise 05 is not reported as a crash"
+for n in 02 06 07 08 09; do
+  grep -Eq "^  $n [a-z_]+ +not started " <<<"$table" || fail "exercise $n (untouched) is not reported not started"
+done
+grep -q '^Next: exercise 03' <<<"$table" || fail "the next exercise should be 03, the first failing one"
+# Each hanging part costs its time limit (5 s) and no more; everything else is quick.
+[ "$took" -lt 240 ] || fail "make test took ${took} s after the build"
+
+make grade >"$work/grade.out" 2>&1 || fail "make grade failed: $(tail -n 5 "$work/grade.out")"
+python3 - grade/results.json grade/junit.xml <<'EOF'
+import json, sys, xml.etree.ElementTree as ET
+r = json.load(open(sys.argv[1]))
+tests = {t["number"]: t for t in r["tests"]}
+def status(n): return tests[n]["status"]
+assert r["max_score"] == len(r["tests"]) and r["score"] == sum(t["score"] for t in r["tests"]), "scores do not add up"
+assert all(status(k) == "passed" for k in tests if k.startswith("1.")), "exercise 01 should pass"
+assert status("3.1") == "failed" and "400 ms" in tests["3.1"]["output"], "3.1 should fail on time"
+assert status("4.1") == "failed" and tests["4.1"]["output"].startswith("hang"), "4.1 should be a hang"
+assert status("5.1") == "failed" and tests["5.1"]["output"].startswith("crash"), "5.1 should be a crash"
+suites = ET.parse(sys.argv[2]).getroot()
+failures = sum(int(s.get("failures")) for s in suites)
+assert failures == sum(1 for t in r["tests"] if t["status"] == "failed"), "junit.xml and results.json disagree"
+print(f"results.json: {r['score']} / {r['max_score']}; junit.xml: {failures} failures")
+EOF
+echo "student_test: make test reported solved, wrong, hanging and crashing exercises correctly (${took} s)"
