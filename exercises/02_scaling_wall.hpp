@@ -41,7 +41,10 @@ coop::Task<std::size_t> serve_n(coop::TcpListener listener, std::size_t n);
 // Part 3. A server that runs until it is told to stop: accept connections and serve each in
 // a task of its own (echo()) until `stop` is set. Then stop accepting at once (a client that
 // connects after that is never served), let the connections in progress finish, and return
-// how many connections were served. `stop` is the caller's and outlives the call.
+// how many connections were served. `stop` is the caller's and outlives the call. Every task
+// you start (the accept loop included) must have finished when serve_until returns: cancel
+// what should stop, and await it. (cancel() and awaiting a cancelled task are lessons 04
+// and 05; the hints show the pattern.)
 coop::Task<std::size_t> serve_until(coop::TcpListener listener, coop::Event& stop);
 
 }  // namespace ex02

@@ -38,7 +38,8 @@ coop::Task<std::vector<std::string>> fetch_all(std::vector<Source> sources);
 coop::Task<std::vector<std::string>> fetch_all_or(std::vector<Source> sources, std::string fallback);
 
 // Part 4. Like fetch_all, but never more than `limit` fetches in flight at once (be kind
-// to the server); results still in the order of `sources`. limit >= 1.
+// to the server), and a new fetch starts as soon as one finishes (not batch by batch);
+// results still in the order of `sources`. limit >= 1.
 coop::Task<std::vector<std::string>> fetch_all_limited(std::vector<Source> sources, std::size_t limit);
 
 }  // namespace ex03

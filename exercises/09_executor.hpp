@@ -119,7 +119,8 @@ class SerialDriver {
 // Part 4. query_with_timeout: db.query(id)'s row, like query_async, but give up after
 // `timeout`: throw coop::TimeoutError then, without waiting for the query (a thread cannot be
 // stopped from outside: the query runs on, its result is dropped). A DriverError from the
-// query reaches the caller unchanged, type and message.
+// query reaches the caller unchanged, type and message. (coop::wait_for takes a Task: wrap
+// query_async, not to_thread's awaitable.)
 coop::Task<std::string> query_with_timeout(LegacyDriver& db, int id, coop::Clock::duration timeout);
 
 }  // namespace ex09

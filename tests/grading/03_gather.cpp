@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
 
   g.part("fetch_all_limited: at most `limit` in flight",
          "fetch_all_limited of six 100 ms sources with limit 2 returns the results in order, after exactly "
-         "300 ms (three rounds of two), never more than 2 fetches at once.",
+         "300 ms (three rounds of two), never more than 2 fetches at once; with uneven latencies a free slot "
+         "is used at once.",
          {"With 6 sources and room for 2 at a time, the best possible time is 3 x 100 ms.",
           "Start `limit` worker coroutines; each loops: take the next index, fetch it, store the result in "
           "its slot. Code between two awaits runs alone, so taking an index needs no lock.",
@@ -100,6 +101,14 @@ int main(int argc, char** argv) {
            grading::check(most <= 2, fmt::format("{} fetches were in flight at once; the limit was 2", most));
            auto one = grading::run(timed(ex03::fetch_all_limited(s, 1)));
            grading::check(one.took == 600ms, "with limit 1 it took " + secs(one.took) + ", expected 600 ms");
+           // Uneven latencies: a free slot is used at once, not after the whole batch.
+           std::vector<Source> uneven{{"slow", 300ms}, {"x", 100ms}, {"y", 100ms}, {"z", 100ms}};
+           auto u = grading::run(timed(ex03::fetch_all_limited(uneven, 2)));
+           grading::check_eq(u.value, std::vector<std::string>{"slow:data", "x:data", "y:data", "z:data"},
+                             "fetch_all_limited's results (300, 100, 100, 100 ms; limit 2)");
+           grading::check(u.took == 300ms, "with latencies 300, 100, 100, 100 ms and limit 2 it took " + secs(u.took) +
+                                               ", expected 300 ms: start the next fetch as soon as a slot is free "
+                                               "(batches of two take 400 ms)");
          });
 
   return g.main(argc, argv);

@@ -281,7 +281,7 @@ int main(int argc, char** argv) {
          {"A function containing co_yield is a generator; it may also co_await (here api.fetch). Its body runs only "
           "while the consumer awaits next().",
           "Loop over page numbers: co_await api.fetch(number), then co_yield the page. Look at `last` before "
-          "yielding (the page is moved away by the yield) and stop after the last page. Fetching everything first, or "
+          "yielding (after `co_yield std::move(page)` the page is gone) and stop after the last page. Fetching everything first, or "
           "starting the next fetch before yielding, runs ahead of the consumer.",
           "for (int k = 0;; ++k) { Page p = co_await api.fetch(k); const bool last = p.last; co_yield std::move(p); "
           "if (last) co_return; }"},
