@@ -88,25 +88,6 @@ void check_no_warnings(const grading::Run& run) {
     if (d.kind != coop::Diagnostic::Kind::slow_step) grading::fail("the runtime warned: " + d.message);
 }
 
-// Waits for a task, at most `patience`, and says how it ended: "returned", "cancelled",
-// "failed: ...", or "still running" (it was not stopped). Never hangs the grader.
-Task<void> join(TaskHandle<void> h) { co_await h; }
-Task<std::string> ending(TaskHandle<void> h, Clock::duration patience) {
-  try {
-    co_await coop::wait_for(join(h), patience);
-    co_return "returned";
-  } catch (const coop::TimeoutError&) {
-    co_return "still running " + secs(patience) + " later";
-  } catch (const coop::CancelledError&) {
-    if (!h.cancelled()) throw;
-    co_return "cancelled";
-  } catch (const exercise::NotDone&) {
-    throw;  // a stub: the part is "not started"
-  } catch (const std::exception& e) {
-    co_return std::string("failed: ") + e.what();
-  }
-}
-
 // ---- part 1 -----------------------------------------------------------------------------------
 
 struct Part1 {
@@ -127,7 +108,7 @@ Task<Part1> part1(Health& health) {
   co_await coop::sleep(350ms);  // main's own work; the heartbeat beats meanwhile
   r.beats = since(health.beats, start);
   h.cancel();
-  r.ending = co_await ending(h, 1s);
+  r.ending = co_await grading::ending(h, 1s);
   co_return r;
 }
 
@@ -214,7 +195,7 @@ Task<Monitored> part3_cancelled(Metrics& m, Health& h, std::vector<Request> requ
   co_await coop::sleep(cancel_at);
   t.cancel();
   Monitored r;
-  r.error = co_await ending(t, 1s);
+  r.error = co_await grading::ending(t, 1s);
   snapshot(r, m, h, start, run);
   co_return r;
 }
@@ -255,7 +236,7 @@ Task<Supervised> part4(Health& health, Clock::duration every, Clock::duration ba
   co_await coop::sleep(cancel_at);
   sup.cancel();
   Supervised s;
-  s.ending = co_await ending(sup, 1s);
+  s.ending = co_await grading::ending(sup, 1s);
   s.at = coop::now() - start;
   s.alive_heartbeats = alive(run, "heartbeat");
   s.beats = since(health.beats, start);

@@ -53,29 +53,6 @@ void check_no_warnings(const grading::Run& run) {
     if (d.kind != coop::Diagnostic::Kind::slow_step) grading::fail("the runtime warned: " + d.message);
 }
 
-// Waits for a task, at most `patience`, and says how it ended: "returned", "cancelled",
-// "failed: ...", or "still running ..." (it did not stop). Never hangs the grader.
-template <class T>
-Task<void> join(TaskHandle<T> h) {
-  co_await h;
-}
-template <class T>
-Task<std::string> ending(TaskHandle<T> h, Clock::duration patience) {
-  try {
-    co_await coop::wait_for(join(h), patience);
-    co_return "returned";
-  } catch (const coop::TimeoutError&) {
-    co_return "still running " + secs(patience) + " later";
-  } catch (const coop::CancelledError&) {
-    if (!h.cancelled()) throw;
-    co_return "cancelled";
-  } catch (const exercise::NotDone&) {
-    throw;  // a stub: the part is "not started"
-  } catch (const std::exception& e) {
-    co_return std::string("failed: ") + e.what();
-  }
-}
-
 // What the canceller saw: how the task ended, and when (relative to the run's start).
 struct Seen {
   std::string ending;
@@ -88,7 +65,7 @@ Task<Seen> cancel_at(TaskHandle<T> h, Clock::duration when) {
   co_await coop::sleep(when - grading::elapsed());
   h.cancel();
   Seen s;
-  s.ending = co_await ending(h, 1s);
+  s.ending = co_await grading::ending(h, 1s);
   s.at = coop::now() - start;
   co_return s;
 }

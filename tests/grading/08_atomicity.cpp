@@ -92,17 +92,6 @@ Task<void> heartbeat(int& beats) {
   }
 }
 
-// Cancels the heartbeat and waits until it has stopped: it counts into our frame, so it must
-// not run again once we return (a heartbeat already woken when cancel() comes runs one more
-// step before its next await delivers the CancelledError).
-Task<void> stop(coop::TaskHandle<void> beat) {
-  beat.cancel();
-  try {
-    co_await beat;
-  } catch (const coop::CancelledError&) {
-  }
-}
-
 struct Retried {
   std::string result;  // the value, or "threw <what>"
   bool threw_service_down = false;
@@ -125,7 +114,7 @@ Task<Retried> retry_beside_heartbeat(ex08::FlakyService& svc, int attempts, Cloc
     other = std::current_exception();
   }
   r.took = coop::now() - start;
-  co_await stop(beat);
+  co_await grading::stop(beat);
   if (other) std::rethrow_exception(other);
   co_return r;
 }

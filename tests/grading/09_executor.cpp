@@ -37,17 +37,6 @@ Task<void> heartbeat(int& beats) {
   }
 }
 
-// Cancels the heartbeat and waits until it has stopped: it counts into our frame, so it must
-// not run again once we return (a heartbeat already woken when cancel() comes runs one more
-// step before its next await delivers the CancelledError).
-Task<void> stop(coop::TaskHandle<void> beat) {
-  beat.cancel();
-  try {
-    co_await beat;
-  } catch (const coop::CancelledError&) {
-  }
-}
-
 // What a check saw of one awaited call.
 template <class T>
 struct Seen {
@@ -81,7 +70,7 @@ Task<Seen<T>> beside_heartbeat(Task<T> call, const ex09::LegacyDriver& db) {
   }
   s.finished_before = db.finished();
   s.beats = beats;
-  co_await stop(beat);
+  co_await grading::stop(beat);
   if (not_done) std::rethrow_exception(not_done);
   co_return s;
 }

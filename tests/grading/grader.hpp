@@ -32,6 +32,8 @@
 #include <string_view>
 #include <vector>
 
+#include "exercise.hpp"
+
 namespace grading {
 
 // A check that did not hold. The message says what was expected and what happened.
@@ -86,6 +88,44 @@ T run(coop::Task<T> main, Run* record = nullptr, RunSettings s = {}) {
 
 // Time since the running loop's run() began.
 coop::Clock::duration elapsed();
+
+// ---- helpers for checks about tasks -----------------------------------------------------------
+
+// Waits for a task, at most `patience`, and says how it ended: "returned", "cancelled",
+// "failed: <what>", or "still running <patience> later" (it did not stop). A stub's
+// exercise::NotDone passes through, so the part counts as not started. Never hangs.
+template <class T>
+coop::Task<void> join(coop::TaskHandle<T> h) {
+  co_await h;
+}
+template <class T>
+coop::Task<std::string> ending(coop::TaskHandle<T> h, coop::Clock::duration patience) {
+  try {
+    co_await coop::wait_for(join(h), patience);
+    co_return "returned";
+  } catch (const coop::TimeoutError&) {
+    co_return "still running " + coop::format_duration(patience) + " later";
+  } catch (const coop::CancelledError&) {
+    if (!h.cancelled()) throw;
+    co_return "cancelled";
+  } catch (const exercise::NotDone&) {
+    throw;
+  } catch (const std::exception& e) {
+    co_return std::string("failed: ") + e.what();
+  }
+}
+
+// Cancels a helper task (a heartbeat, say) and waits until it has stopped. A check must do
+// this before it returns when the task refers to the check's frame: a task already woken
+// when cancel() comes runs one more step before its next await delivers CancelledError.
+template <class T>
+coop::Task<void> stop(coop::TaskHandle<T> h) {
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const coop::CancelledError&) {
+  }
+}
 
 class Grader {
  public:
