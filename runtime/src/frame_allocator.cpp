@@ -147,6 +147,8 @@ void* allocate_frame(std::size_t size) {
   return p;
 }
 
+void count_task(int delta) noexcept { pool.stats.live_tasks += static_cast<std::size_t>(delta); }
+
 void deallocate_frame(void* p, std::size_t size) noexcept {
   FrameStats& s = pool.stats;
   --s.live_frames;

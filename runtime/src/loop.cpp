@@ -64,9 +64,11 @@ std::string format_ms(Clock::duration d) {
 
 TaskBase::TaskBase(std::coroutine_handle<> root, std::string&& name) : root_(root), resume_(root) {
   if (!name.empty()) name_ = std::make_unique<std::string>(std::move(name));
+  detail::count_task(+1);
 }
 
 TaskBase::~TaskBase() {
+  detail::count_task(-1);
   // The loop destroys the frame when the task finishes (or is abandoned), and holds a
   // reference until then; this is only a safety net.
   if (root_) root_.destroy();

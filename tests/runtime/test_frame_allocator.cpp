@@ -115,3 +115,59 @@ TEST_CASE("a Task dropped without ever running gives its frame back") {
   CHECK(frame_stats().live_frames == before.live_frames);
   CHECK(frame_stats().live_bytes == before.live_bytes);
 }
+
+namespace {
+
+Task<int> fails_later(Clock::duration d) {
+  co_await sleep(d);
+  throw std::runtime_error("boom");
+}
+
+// Tasks ending every way: returned, failed (retrieved), cancelled while parked, cancelled
+// before they started, and left running when main returns (run cancels them).
+Task<void> tasks_of_every_ending() {
+  auto ok = create_task(sleeps(1ms));
+  auto bad = create_task(fails_later(2ms));
+  auto parked = create_task(sleeps(std::chrono::hours(1)));
+  auto unstarted = create_task(sleeps(1ms));
+  unstarted.cancel();
+  (void)create_task(sleeps(std::chrono::hours(2)));  // handle dropped: left to run's shutdown
+  co_await ok;
+  try {
+    co_await bad;
+  } catch (const std::runtime_error&) {
+  }
+  co_await sleep(5ms);
+  parked.cancel();
+  try {
+    co_await parked;
+  } catch (const CancelledError&) {
+  }
+}
+
+Task<TaskHandle<void>> keeps_a_handle() {
+  auto h = create_task(sleeps(1ms));
+  co_await h;
+  co_return h;  // the record outlives run() while this handle holds it
+}
+
+}  // namespace
+
+TEST_CASE("live_tasks counts task records, and after run() it is back where it was, however tasks ended") {
+  const FrameStats before = frame_stats();
+  run_virtual(tasks_of_every_ending());
+  const FrameStats after = frame_stats();
+  CHECK(after.live_tasks == before.live_tasks);
+  CHECK(after.live_frames == before.live_frames);
+  CHECK(after.live_bytes == before.live_bytes);
+}
+
+TEST_CASE("a TaskHandle kept after run() keeps one task record alive, and dropping it frees it") {
+  const std::size_t before = frame_stats().live_tasks;
+  {
+    TaskHandle<void> h = run_virtual(keeps_a_handle());
+    CHECK(frame_stats().live_tasks == before + 1);
+    CHECK(h.done());
+  }
+  CHECK(frame_stats().live_tasks == before);
+}

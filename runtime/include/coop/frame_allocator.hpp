@@ -24,9 +24,12 @@
 
 namespace coop {
 
-// Counters of this thread's coroutine frames.
+// Counters of this thread's coroutine frames, and of its tasks. After run() returns both
+// live counts are back where they were before it: a test can assert that nothing leaked.
 struct FrameStats {
   std::size_t live_frames = 0;      // allocated and not yet freed
+  std::size_t live_tasks = 0;       // task records alive: a task's record outlives its
+                                    // frame while a TaskHandle still holds it
   std::size_t live_bytes = 0;       // their total size, as the compiler asked for it
   std::size_t peak_bytes = 0;       // the most live_bytes has been
   std::size_t allocations = 0;      // frames allocated so far
@@ -45,6 +48,9 @@ void pool_deallocate(void* p, std::size_t size) noexcept;
 // The same, counted as coroutine frames in frame_stats().
 void* allocate_frame(std::size_t size);
 void deallocate_frame(void* p, std::size_t size) noexcept;
+
+// A task record was made / destroyed (counted as live_tasks in frame_stats()).
+void count_task(int delta) noexcept;
 
 // Gives a class the pool as its operator new / delete.
 struct Pooled {
