@@ -18,12 +18,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <typeinfo>
 
 #include "exercise.hpp"
@@ -132,6 +136,13 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+// "std::runtime_error", not the mangled "St13runtime_error" that typeid gives.
+std::string type_name(const std::type_info& t) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? name.get() : t.name();
+}
+
 // In the child: runs the check and writes "status\nmessage" to `fd`.
 [[noreturn]] void run_in_child(const PartDef& p, int fd) {
   std::string status = "passed", message;
@@ -151,7 +162,7 @@ std::string escape(const std::string& s) {
     message = "the check ended with CancelledError (was a CancelledError swallowed, or re-thrown too far?)";
   } catch (const std::exception& e) {
     status = "failed";
-    message = fmt::format("threw {}: {}", typeid(e).name(), e.what());
+    message = fmt::format("threw {}: {}", type_name(typeid(e)), e.what());
   } catch (...) {
     status = "failed";
     message = "threw something that is not a std::exception";
