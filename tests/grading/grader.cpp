@@ -156,7 +156,7 @@ std::string type_name(const std::type_info& t) {
     message = f.message;
   } catch (const coop::DeadlockError& e) {
     status = "hang";
-    message = fmt::format("deadlock: {}", e.what());
+    message = e.what();  // it begins "deadlock: "
   } catch (const coop::CancelledError&) {
     status = "failed";
     message = "the check ended with CancelledError (was a CancelledError swallowed, or re-thrown too far?)";
