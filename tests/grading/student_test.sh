@@ -3,7 +3,8 @@
 #
 # In a temporary clone of this repository the student solves exercise 01 (copies its
 # solution), gets exercise 03 wrong (awaits one fetch after the other: right results, wrong
-# time), makes exercise 04 hang and exercise 05 crash. Then `make test` must fail and say
+# time), makes exercise 04 hang (blocks in sleep_for), 05 crash, 06 deadlock, 07 throw and
+# 08 spin forever without awaiting. Then `make test` must fail and say
 # exactly that, quickly; and `make grade` must write results.json and junit.xml that say
 # the same. CI runs this (.ci/run); it takes a full build of the clone.
 set -euo pipefail
@@ -38,6 +39,13 @@ sed -i 's/^\( *\)exercise::todo(/\1std::this_thread::sleep_for(std::chrono::hour
 sed -i '1i #include <chrono>\n#include <thread>' exercises/04_create_task.cpp
 sed -i 's/^\( *\)exercise::todo(/\1std::raise(SIGSEGV); exercise::todo(/' exercises/05_cancellation.cpp
 sed -i '1i #include <csignal>' exercises/05_cancellation.cpp
+# 06: every stub deadlocks (awaits an Event nobody sets); 07: every stub throws;
+# 08: every stub spins forever without awaiting (the loop never gets control back).
+sed -i 's/^\( *\)exercise::todo(/\1{ coop::Event never("never set"); co_await never.wait(); } exercise::todo(/' exercises/06_async_with.cpp
+sed -i 's/^\( *\)exercise::todo(/\1throw std::runtime_error("student bug"); exercise::todo(/' exercises/07_async_for.cpp
+sed -i '1i #include <stdexcept>' exercises/07_async_for.cpp
+sed -i 's/^\( *\)exercise::todo(/\1for (static std::atomic<unsigned> spins;;) spins.fetch_add(1, std::memory_order_relaxed); exercise::todo(/' exercises/08_atomicity.cpp
+sed -i '1i #include <atomic>' exercises/08_atomicity.cpp
 
 # Build first (not timed), then time the grading.
 make build-keep-going >/dev/null 2>&1 || true
@@ -55,12 +63,17 @@ grep -Eq '^  03 gather +FAILING .*part 1 failed: .*took 400 ms, expected 300 ms'
   fail "exercise 03 (sequential) is not reported failing with its time"
 grep -Eq '^  04 create_task +FAILING .*part 1 hang' <<<"$table" || fail "exercise 04 is not reported as a hang"
 grep -Eq '^  05 cancellation +FAILING .*part 1 crash: .*signal 11' <<<"$table" || fail "exercise 05 is not reported as a crash"
-for n in 02 06 07 08 09; do
+grep -Eq '^  06 async_with +FAILING .*part 1 hang: deadlock: the main task can never finish' <<<"$table" ||
+  fail "exercise 06 (deadlocked) is not reported as a deadlock"
+grep -Eq '^  07 async_for +FAILING .*part 1 failed: threw std::runtime_error: student bug' <<<"$table" ||
+  fail "exercise 07 (throws) is not reported failing with the exception"
+grep -Eq '^  08 atomicity +FAILING .*part 1 hang' <<<"$table" || fail "exercise 08 (spins forever) is not reported as a hang"
+for n in 02 09; do
   grep -Eq "^  $n [a-z_]+ +not started " <<<"$table" || fail "exercise $n (untouched) is not reported not started"
 done
 grep -q '^Next: exercise 03' <<<"$table" || fail "the next exercise should be 03, the first failing one"
 # Each hanging part costs its time limit (5 s) and no more; everything else is quick.
-[ "$took" -lt 240 ] || fail "make test took ${took} s after the build"
+[ "$took" -lt 300 ] || fail "make test took ${took} s after the build"
 
 make grade >"$work/grade.out" 2>&1 || fail "make grade failed: $(tail -n 5 "$work/grade.out")"
 python3 - grade/results.json grade/junit.xml <<'EOF'
@@ -73,9 +86,13 @@ assert all(status(k) == "passed" for k in tests if k.startswith("1.")), "exercis
 assert status("3.1") == "failed" and "400 ms" in tests["3.1"]["output"], "3.1 should fail on time"
 assert status("4.1") == "failed" and tests["4.1"]["output"].startswith("hang"), "4.1 should be a hang"
 assert status("5.1") == "failed" and tests["5.1"]["output"].startswith("crash"), "5.1 should be a crash"
+assert status("6.1") == "failed" and tests["6.1"]["output"].startswith("hang") and "never set" in tests["6.1"]["output"], \
+    "6.1 should be a hang (deadlock) naming the Event"
+assert status("7.1") == "failed" and "student bug" in tests["7.1"]["output"], "7.1 should fail with the exception"
+assert status("8.1") == "failed" and tests["8.1"]["output"].startswith("hang"), "8.1 should be a hang (spins)"
 suites = ET.parse(sys.argv[2]).getroot()
 failures = sum(int(s.get("failures")) for s in suites)
 assert failures == sum(1 for t in r["tests"] if t["status"] == "failed"), "junit.xml and results.json disagree"
 print(f"results.json: {r['score']} / {r['max_score']}; junit.xml: {failures} failures")
 EOF
-echo "student_test: make test reported solved, wrong, hanging and crashing exercises correctly (${took} s)"
+echo "student_test: make test reported solved, wrong, hanging, crashing, deadlocked, throwing and spinning exercises correctly (${took} s)"

@@ -8,7 +8,8 @@
 #   trace-json --trace-json FILE writes JSON that parses, with one named track per task and
 #              slices on them
 #   help       --help exits 0 and lists the kit's flags
-#   bad-input  a bad flag, a bad --only number and an unwritable --trace-json FILE each give
+#   bad-input  a bad flag, a bad --only number and an unwritable --trace-json FILE (lesson 02
+#              also: bad --connections, and an open-files hard limit too low) each give
 #              one line on stderr and exit 2
 #   no-color   on a terminal (a pseudo-terminal from `script`) output is coloured, and with
 #              NO_COLOR set or --no-color it holds no escape code
@@ -106,6 +107,19 @@ elseif(MODE STREQUAL "bad-input")
   expect_one_line_and_exit_2("--only 0" --only 0)
   expect_one_line_and_exit_2("--only abc" --only abc)
   expect_one_line_and_exit_2("--trace-json into a missing directory" --trace-json /nonexistent/dir/trace.json)
+  if(name STREQUAL "lesson02")
+    expect_one_line_and_exit_2("--connections 0" --connections 0)
+    expect_one_line_and_exit_2("--connections abc" --connections abc)
+    expect_one_line_and_exit_2("--connections 20000" --connections 20000)
+    # The open-files limit too low for the connections asked for: one line, before any work.
+    execute_process(COMMAND sh -c "ulimit -n 64 && ulimit -Hn 64 && exec \"$0\" --connections 1000" ${LESSON}
+                    INPUT_FILE /dev/null OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+    string(STRIP "${err}" stripped)
+    string(FIND "${stripped}" "\n" newline)
+    if(NOT rc STREQUAL "2" OR NOT newline EQUAL -1 OR NOT stripped MATCHES "^lesson02: .*--connections 1000 needs 1032 open files.*allows 64")
+      message(FATAL_ERROR "lesson02 with ulimit -Hn 64: exit ${rc}, expected 2 and one line naming the limit; stderr:\n${err}")
+    endif()
+  endif()
 
 elseif(MODE STREQUAL "no-color")
   find_program(SCRIPT script)
