@@ -6,7 +6,8 @@
 #                                      command to run and exit 1
 #   sh .ci/install-deps.sh --compiler  print the C++ compiler coop should use, and exit
 #   sh .ci/install-deps.sh --ci        also install what CI needs beyond `make test`
-#                                      (clang-14 for the Clang build)
+#                                      (clang-14 for the Clang build; the benchmark peers
+#                                      python3-uvloop and libboost-dev)
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
 # Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 12 or
@@ -76,6 +77,11 @@ if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
   command -v ninja >/dev/null 2>&1 || add ninja-build
   command -v git >/dev/null 2>&1 || add git
+  # The peers `make bench` compares coop with (bench/compare.py skips a missing one):
+  # Debian's python3 with uvloop, and Boost's headers for Boost.Asio.
+  /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || add python3-uvloop
+  [ -f /usr/include/boost/asio.hpp ] || add libboost-dev
+  command -v valgrind >/dev/null 2>&1 || add valgrind  # make check-valgrind
 fi
 missing=$(echo $missing)  # trim
 

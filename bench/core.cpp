@@ -27,6 +27,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -855,6 +856,91 @@ void bench_to_thread(const Settings& s, bool json) {
                json);
 }
 
+// ---- Side by side: coop's end of bench/compare.py's protocol -----------------------------
+// compare.py runs every system's program the same way (bench/README.md, "Side by side"):
+//
+//   coop_bench --peer spawn|pingpong|suspended|timers N   one measurement, one JSON line
+//   coop_bench --peer echo-server                         prints "PORT n", serves until killed;
+//                                                         on SIGUSR1 prints "STATS ..." (what it holds)
+//
+// The measurements are the ones above, so the coop column of compare.py's tables is the
+// same code as this program's own figures. Timed workloads warm up first: spawn at N (the
+// memory of N tasks is then the process's, as in this program's own spawn figure), the
+// others at N/10.
+
+// SIGUSR1 asks the server what it holds (the load test, tests/load/load_test.py, checks that
+// connections, tasks and frames go back to their baseline once the clients have left). A
+// signal handler may only set a flag; a task looks at it every 20 ms and answers on stdout.
+volatile std::sig_atomic_t g_stats_wanted = 0;
+extern "C" void want_stats(int) { g_stats_wanted = 1; }
+
+Task<void> answer_stats(const EchoServerState& st) {
+  for (;;) {
+    co_await coop::sleep(20ms);
+    if (!g_stats_wanted) continue;
+    g_stats_wanted = 0;
+    const coop::FrameStats f = coop::frame_stats();
+    fmt::print("STATS connections={} live_tasks={} live_frames={} live_bytes={} rss={}\n", st.open, f.live_tasks,
+               f.live_frames, f.live_bytes, rss_total());
+    std::fflush(stdout);
+  }
+}
+
+Task<void> serve_forever(coop::TcpListener& listener) {
+  EchoServerState st;  // echo_acceptor's bookkeeping: open connections, why accepting stopped
+  coop::TaskHandle<void> stats = coop::create_task(answer_stats(st), "stats");
+  co_await echo_acceptor(listener, st);
+  stats.cancel();
+  if (!st.accept_failure.empty()) throw std::runtime_error("accept: " + st.accept_failure);
+}
+
+int peer_echo_server() {
+  coop::raise_open_file_limit(25'000);  // as many as the hard limit allows; 10,000 connections need 10,000+
+  std::signal(SIGUSR1, want_stats);
+  coop::TcpListener listener = coop::TcpListener::bind("127.0.0.1", 0);
+  fmt::print("PORT {}\n", listener.port());
+  std::fflush(stdout);
+  DiagnosticSink sink;
+  coop::run(serve_forever(listener), make_options(sink, true));
+  return 0;
+}
+
+int peer_main(int argc, char** argv) {
+  const std::string what = argc > 2 ? argv[2] : "";
+  if (what == "echo-server" && argc == 3) return peer_echo_server();
+  const std::int64_t n = argc == 4 ? std::atoll(argv[3]) : 0;
+  if (n < 1000) {
+    fmt::print(stderr, "coop_bench: usage: coop_bench --peer spawn|pingpong|suspended|timers N (N >= 1000), "
+                       "or --peer echo-server\n");
+    return 2;
+  }
+  double value = 0;
+  std::string unit;
+  if (what == "spawn") {
+    (void)spawn_once(n, true);
+    value = spawn_once(n, true);
+    unit = "ns/task";
+  } else if (what == "pingpong") {
+    (void)pingpong_once(n / 10, true);
+    value = pingpong_once(n, true);
+    unit = "ns/switch";
+  } else if (what == "suspended") {
+    DiagnosticSink sink;
+    value = coop::run(suspended_main(n), make_options(sink, true)).rss_per_task;
+    unit = "B/task";
+  } else if (what == "timers") {
+    const std::int64_t tasks = 1000;
+    (void)timers_once(tasks, n / tasks / 10, true);
+    value = timers_once(tasks, n / tasks, true) * 1e9 / static_cast<double>(tasks * (n / tasks));
+    unit = "ns/timer";
+  } else {
+    fmt::print(stderr, "coop_bench: --peer: unknown workload '{}'\n", what);
+    return 2;
+  }
+  fmt::print("{{\"workload\":\"{}\",\"n\":{},\"value\":{},\"unit\":\"{}\"}}\n", what, n, value, unit);
+  return 0;
+}
+
 // `coop_bench --child WORKLOAD ARGS...`: one measurement in this fresh process.
 int child_main(int argc, char** argv) {
   const std::string what = argc > 2 ? argv[2] : "";
@@ -870,6 +956,7 @@ int child_main(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   if (argc > 1 && std::strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return peer_main(argc, argv);
 
   const std::vector<std::string> workloads{"spawn",    "pingpong", "suspended", "timers",
                                            "sleeping", "echo100",  "echo10k",   "to_thread"};

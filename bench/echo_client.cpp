@@ -31,7 +31,7 @@
 //
 // Exit status: 0 when no error occurred and at least one request completed; 1 on any error
 // (a failed connect, a reset, an early close, a mismatched echo: each is counted in
-// "errors" and described on stderr); 2 on bad usage.
+// "errors", and one line on stderr gives the count and the first); 2 on bad usage.
 //
 // Two engines, the same protocol. `epoll` (the default) is a hand-written, single-threaded,
 // level-triggered epoll loop: per request one send() and one recv(), plus a share of an
@@ -82,8 +82,6 @@ struct Options {
 constexpr std::size_t kConnectWindow = 256;
 // Giving up: connecting all of them must not take longer than this.
 constexpr auto kConnectTimeout = 60s;
-// Errors described on stderr, at most (all of them are counted).
-constexpr int kErrorsShown = 5;
 
 // ---- What both engines share ------------------------------------------------------------
 
@@ -110,9 +108,10 @@ void fill_message(std::byte* m, std::size_t size, std::uint32_t id, std::uint32_
 struct Tally {
   std::uint64_t completed = 0;  // verified round trips since the start
   std::uint64_t errors = 0;
+  std::string first_error;      // described at the end, in one line, with the count
 
   void error(const std::string& what) {
-    if (static_cast<int>(errors++) < kErrorsShown) fmt::print(stderr, "echo_client: {}\n", what);
+    if (errors++ == 0) first_error = what;
   }
 };
 
@@ -122,6 +121,7 @@ struct Result {
   double seconds = 0;
   double cpu = 0;
   std::uint64_t errors = 0;
+  std::string first_error;  // the first of them
 };
 
 sockaddr_in server_address(const Options& o) {
@@ -212,7 +212,7 @@ class EpollClient {
         ::close(c.fd);
         c.fd = -1;
       }
-    return {conns_.size(), requests, seconds, cpu, tally_.errors};
+    return {conns_.size(), requests, seconds, cpu, tally_.errors, tally_.first_error};
   }
 
   // Watches connection i for input, and for output too when `output` (op: ADD or MOD).
@@ -411,11 +411,11 @@ coop::Task<Result> coop_main(CoopShared& sh) {
       if (Clock::now() - start > kConnectTimeout) {
         sh.tally.error("gave up connecting");
         sh.stop = true;
-        co_return Result{o.connections, 0, 0, 0, sh.tally.errors};
+        co_return Result{o.connections, 0, 0, 0, sh.tally.errors, sh.tally.first_error};
       }
     }
   }
-  if (sh.tally.errors == o.connections) co_return Result{o.connections, 0, 0, 0, sh.tally.errors};  // none left
+  if (sh.tally.errors == o.connections) co_return Result{o.connections, 0, 0, 0, sh.tally.errors, sh.tally.first_error};  // none left
   sh.go.set();
   co_await coop::sleep(std::chrono::duration_cast<coop::Clock::duration>(std::chrono::duration<double>(o.warmup)));
   const auto t0 = Clock::now();
@@ -426,7 +426,7 @@ coop::Task<Result> coop_main(CoopShared& sh) {
   const double cpu = cpu_seconds() - cpu0;
   const auto t1 = Clock::now();
   sh.stop = true;  // the connections stop after their message in flight (or are cancelled)
-  co_return Result{o.connections, requests, seconds_between(t0, t1), cpu, sh.tally.errors};
+  co_return Result{o.connections, requests, seconds_between(t0, t1), cpu, sh.tally.errors, sh.tally.first_error};
 }
 
 Result run_coop(const Options& o) {
@@ -436,6 +436,7 @@ Result run_coop(const Options& o) {
   ro.slow_step_warning = 0ms;  // opening 256 connections in one step is expected
   Result r = coop::run(coop_main(sh), ro);
   r.errors = sh.tally.errors;
+  r.first_error = sh.tally.first_error;
   return r;
 }
 
@@ -482,7 +483,11 @@ int main(int argc, char** argv) try {
       "\"checked\":true,\"cpu\":{:.3f},\"engine\":\"{}\"}}\n",
       r.connections, o.size, r.requests, r.seconds, rps, r.errors, r.seconds > 0 ? r.cpu / r.seconds : 0.0, o.engine);
   std::fflush(stdout);
-  if (r.errors > 0) return 1;
+  if (r.errors > 0) {  // one line, however many connections failed
+    fmt::print(stderr, "echo_client: {} of {} connections failed; the first: {}\n", r.errors, r.connections,
+               r.first_error);
+    return 1;
+  }
   if (r.requests == 0) {
     fmt::print(stderr, "echo_client: no request completed in the window\n");
     return 1;
