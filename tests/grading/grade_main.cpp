@@ -9,7 +9,10 @@
 //                                      passes against the solutions
 //
 // BIN holds the grader binaries (grade_exercise_NN, grade_solution_NN); STATE is where the
-// last reports and the hint levels are kept (in the build directory, never in exercises/).
+// last reports (NN.report) are kept, and the one small file of what is remembered between
+// commands, STATE/course.state (in the build directory, never in exercises/). The course
+// command (course/, ./coop) runs progress and hint too, with `--course ./coop`: they then say
+// `./coop run 3` where they would say `make exercise N=3`.
 // Each grader runs as a child process (each of its parts in a process of its own, with a
 // time limit), so a hanging or crashing exercise is reported and the others still graded.
 #include <CLI/CLI.hpp>
@@ -18,9 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -179,10 +184,21 @@ std::vector<Graded> grade_all(const fs::path& bin, const fs::path& state) {
   return all;
 }
 
+// The commands to suggest: the Makefile's, or the course command's (--course ./coop).
+struct Say {
+  std::string course;  // empty: make
+  std::string run(int n) const { return command("make exercise N={}", "run", n); }
+  std::string hint(int n) const { return command("make hint N={}", "hint", n); }
+  std::string lesson(int n) const { return command("make lesson N={}", "lesson", n); }
+  std::string command(const char* make, const char* sub, int n) const {
+    return course.empty() ? fmt::format(fmt::runtime(make), n) : fmt::format("{} {} {}", course, sub, n);
+  }
+};
+
 bool is_failing(const Graded& g) { return g.state != "done" && g.state != "not started"; }
 
 // The progress table, and what to do next. Returns true when something is failing.
-bool print_table(const std::vector<Graded>& all) {
+bool print_table(const std::vector<Graded>& all, const Say& say) {
   int done = 0, failing = 0, fresh = 0;
   for (const Graded& g : all) {
     done += g.state == "done";
@@ -218,8 +234,8 @@ bool print_table(const std::vector<Graded>& all) {
         break;
       }
   if (next != nullptr)
-    fmt::print("Next: exercise {:02} ({}) in exercises/{:02}_{}.cpp — make exercise N={} · the lesson: make lesson N={}\n",
-               next->ex.number, next->ex.topic, next->ex.number, next->ex.topic, next->ex.number, next->ex.number);
+    fmt::print("Next: exercise {:02} ({}) in exercises/{:02}_{}.cpp — {} · the lesson: {}\n", next->ex.number,
+               next->ex.topic, next->ex.number, next->ex.topic, say.run(next->ex.number), say.lesson(next->ex.number));
   else if (!all.empty())
     fmt::print("All exercises done.\n");
   return failing > 0;
@@ -297,13 +313,48 @@ void write_reports(const std::vector<Graded>& all, const fs::path& out) {
              (out / "junit.xml").string());
 }
 
+// What is remembered between commands, in STATE/course.state: one `key value` per line,
+// `#` lines are comments. This file keeps the hint levels (`hint.03.1 2`: exercise 03, part
+// 1, hint 2 seen); the course command keeps the last exercise in it (`last 3`). Each keeps
+// the other's keys as they were (course/state.cpp reads and writes the same format).
+constexpr const char* kStateFile = "course.state";
+
+std::map<std::string, std::string> read_state(const fs::path& state) {
+  std::map<std::string, std::string> kv;
+  std::ifstream f(state / kStateFile);
+  for (std::string line; std::getline(f, line);) {
+    std::istringstream words(line);
+    std::string key, value;
+    if (words >> key >> value && key[0] != '#') kv[key] = value;
+  }
+  // Before course.state, the hint levels were alone in STATE/hints (`03.1 2`): carried over.
+  if (std::none_of(kv.begin(), kv.end(), [](const auto& k) { return k.first.rfind("hint.", 0) == 0; })) {
+    std::ifstream old(state / "hints");
+    std::string key, value;
+    while (old >> key >> value) kv["hint." + key] = value;
+  }
+  return kv;
+}
+
+void write_state(const fs::path& state, const std::map<std::string, std::string>& kv) {
+  const fs::path tmp = state / (std::string(kStateFile) + ".tmp");
+  {
+    std::ofstream f(tmp);
+    f << "# What coop remembers between commands (make hint, ./coop): hint levels, the last\n"
+         "# exercise. Delete this file to forget it all.\n";
+    for (const auto& [k, v] : kv) f << k << ' ' << v << '\n';
+  }
+  fs::rename(tmp, state / kStateFile);  // all or nothing, even if interrupted
+}
+
 // The next hint for exercise n: for the first part not passing in the last report, one level
-// more each time it is asked (remembered in STATE/hints).
-int hint(const fs::path& bin, const fs::path& state, int n, bool all) {
+// more each time it is asked (remembered in STATE/course.state).
+int hint(const fs::path& bin, const fs::path& state, int n, bool all, const Say& say) {
   fs::create_directories(state);
   const auto parts = part_list(bin, n, state);
   if (parts.empty()) {
-    std::fprintf(stderr, "make hint: there is no exercise %d (the exercises are 1 to 9)\n", n);
+    std::fprintf(stderr, "%s: there is no exercise %d (the exercises are 1 to 9)\n",
+                 say.course.empty() ? "make hint" : say.course.c_str(), n);
     return 2;
   }
   if (all) {
@@ -324,22 +375,17 @@ int hint(const fs::path& bin, const fs::path& state, int n, bool all) {
     }
   }
   which = std::min(which, parts.size() - 1);
-  std::map<std::string, int> levels;
-  {
-    std::ifstream f(state / "hints");
-    std::string key;
-    int level = 0;
-    while (f >> key >> level) levels[key] = level;
-  }
-  const std::string key = fmt::format("{:02}.{}", n, which + 1);
-  const int level = std::min(levels[key] + 1, 3);
-  levels[key] = level;
-  std::ofstream f(state / "hints");
-  for (const auto& [k, v] : levels) f << k << ' ' << v << '\n';
+  auto kv = read_state(state);
+  const std::string key = fmt::format("hint.{:02}.{}", n, which + 1);
+  int seen = 0;
+  if (const auto it = kv.find(key); it != kv.end()) seen = std::atoi(it->second.c_str());
+  const int level = std::clamp(seen + 1, 1, 3);
+  kv[key] = std::to_string(level);
+  write_state(state, kv);
   static const char* kLevel[] = {"a nudge", "a stronger hint", "the approach"};
   fmt::print("Exercise {:02}, part {} · {} — hint {} of 3 ({}):\n  {}\n", n, which + 1, parts[which][1], level,
              kLevel[level - 1], parts[which][static_cast<std::size_t>(1 + level)]);
-  if (level < 3) fmt::print("(ask again for more: make hint N={})\n", n);
+  if (level < 3) fmt::print("(ask again for more: {})\n", say.hint(n));
   return 0;
 }
 
@@ -372,6 +418,7 @@ int main(int argc, char** argv) try {
   std::string bin, state, out;
   int n = 0;
   bool all = false;
+  Say say;
   auto* progress = app.add_subcommand("progress", "The progress table; exit 1 if an exercise fails");
   auto* grade = app.add_subcommand("grade", "The score table, results.json and junit.xml");
   auto* hint_cmd = app.add_subcommand("hint", "The next hint for exercise N");
@@ -381,6 +428,9 @@ int main(int argc, char** argv) try {
   grade->add_option("OUT", out, "Where results.json and junit.xml go")->required();
   hint_cmd->add_option("N", n, "Exercise number")->required();
   hint_cmd->add_flag("--all", all, "Every hint of every part");
+  for (auto* c : {progress, hint_cmd})
+    c->add_option("--course", say.course, "Suggest the course command's commands (CMD run N), not make's")
+        ->option_text("CMD");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -390,15 +440,15 @@ int main(int argc, char** argv) try {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  if (*hint_cmd) return hint(bin, state, n, all);
+  if (*hint_cmd) return hint(bin, state, n, all, say);
   if (*teeth_cmd) return teeth(bin, state);
   const auto graded = grade_all(bin, state);
   if (*grade) {
     write_reports(graded, out);
-    print_table(graded);
+    print_table(graded, say);
     return 0;
   }
-  return print_table(graded) ? 1 : 0;
+  return print_table(graded, say) ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "coop_grade: %s\n", e.what());
   return 1;

@@ -1,0 +1,38 @@
+// grading.hpp — building an exercise's grader and running it, as `make exercise` does; and
+// the progress bar, from the last reports.
+//
+// The graders are the build's own (build/tests/grade_exercise_NN, tests/grading/): this
+// command only builds them with cmake and runs them, so it grades exactly as `make test`
+// and `make exercise` do and shares their reports.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layout.hpp"
+
+namespace course {
+
+// Builds the targets with `cmake --build`, the output into build/grade-state/build.log.
+// keep_going: build every target that can be built, even when one fails. Returns whether
+// it all built; when not, and show_errors, prints the errors briefly.
+bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_going, bool show_errors);
+// The errors of the last build that failed, briefly (the lines that say error), and where
+// the whole log is.
+void show_build_errors(const Layout& l);
+
+// Builds exercise e's grader and grades it: its report goes to build/grade-state/NN.report.
+// With `show`, prints each check as the grader does (the commands it suggests are this
+// command's); otherwise nothing. Returns the state: done, failing, not started, does not
+// compile, or grader crashed.
+std::string grade(const Layout& l, const Exercise& e, bool show);
+
+// Progress  ██████░░░░░░░░░░░░░░░░░░░░░░░░  2 of 9 done · 1 failing   (from the last reports)
+void print_progress_bar(const Layout& l);
+
+// The first exercise after exercise `after` (going round) that the last reports do not
+// call done; nullopt when every exercise is done.
+std::optional<Exercise> next_not_done(const Layout& l, int after);
+
+}  // namespace course

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# course_test.sh — drives every subcommand of the course command as a student would.
+#
+#   course_test.sh COURSE REAL_BUILD SOURCE
+#
+# It works on a temporary copy of exercises/, solutions/ and lessons/ in a git repository of
+# its own, with a stand-in build directory (fake_build/ here) whose targets only put the
+# real build's graders and lessons in place: nothing of the course is compiled again, and
+# the real build's state (build/grade-state) is left alone. CTest runs it (label `course`).
+set -euo pipefail
+course_bin=$(realpath "$1") real=$(realpath "$2") src=$(realpath "$3")
+for f in "$course_bin" "$real/tests/coop_grade" "$real/lessons/lesson01"; do
+  [ -x "$f" ] || { echo "course_test: $f is not built (build everything first)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/coop-course.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "course_test: $*" >&2; exit 1; }
+step() { echo "-- $*"; }
+
+# ---- the copy, and the stand-in build ----------------------------------------------------------
+repo=$work/repo build=$work/build
+mkdir -p "$repo/lessons"
+cp -r "$src/exercises" "$src/solutions" "$repo/"
+cp "$src"/lessons/[0-9][0-9]_*.cpp "$repo/lessons/"
+git -C "$repo" init -q
+git -C "$repo" add -A
+git -C "$repo" -c user.name=course_test -c user.email=course_test@localhost commit -q -m "the stubs"
+generator=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$real/CMakeCache.txt")
+cmake -S "$src/course/test/fake_build" -B "$build" -G "$generator" -DREAL="$real" -DROOT="$repo" \
+  -DCOURSE="$course_bin" >"$work/configure.log" || { cat "$work/configure.log"; fail "cannot set up the stand-in build"; }
+
+export COOP_ROOT=$repo COOP_BUILD=$build COOP_LAUNCHER=./coop
+course() { "$course_bin" "$@"; }
+state=$build/grade-state
+files_before=$(cd "$repo" && find exercises | sort)
+
+# says PATTERN CMD...: CMD's output (stdout and stderr) has a line that matches PATTERN. (Not
+# `CMD | grep -q`: grep would stop reading at the first match, and pipefail see a SIGPIPE.)
+says() {
+  local pattern=$1; shift
+  "$@" >"$work/said" 2>&1 || true
+  grep -q -- "$pattern" "$work/said"
+}
+
+# Runs the command; its exit status must be $1, with exactly one line on stderr and nothing
+# on stdout: how bad input is answered.
+one_line() {
+  local want=$1; shift
+  local rc=0
+  "$@" >"$work/out" 2>"$work/err" </dev/null || rc=$?
+  [ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want: $(cat "$work/err")"
+  [ "$(wc -l <"$work/err")" = 1 ] || fail "'$*' should say one line on stderr, said: $(cat "$work/err")"
+  [ ! -s "$work/out" ] || fail "'$*' printed on stdout: $(cat "$work/out")"
+  echo "   $(cat "$work/err")"
+}
+
+# An exercise the real build grades "not started" (on a fresh clone, every one is): the
+# stand-in grades the copy with the real grader, so the stub tests need one.
+stub=""
+for n in 09 08 07 06 05 04 03 02; do
+  if "$real/tests/grade_exercise_$n" --quiet --report "$work/probe" >/dev/null 2>&1 &&
+    grep -q $'^exercise\t.*\tnot started$' "$work/probe"; then stub=$n; break; fi
+done
+[ -n "$stub" ] || echo "   (every exercise 02-09 is started in this checkout: the tests on a stub are skipped)"
+
+# ---- bad input: one line, non-zero ---------------------------------------------------------------
+step "bad input"
+one_line 2 course run 12
+one_line 2 course run x
+one_line 2 course run 3 4
+one_line 2 course hint 0
+one_line 2 course lesson 42
+one_line 2 course reset
+one_line 2 course solution 1 --width 5
+one_line 2 course frobnicate
+one_line 2 course --frobnicate
+one_line 2 course watch --frobnicate
+one_line 1 env COOP_BUILD="$work/nowhere" "$course_bin" run 3
+course --help >"$work/out" || fail "--help failed"
+for sub in run hint watch lesson reset solution; do grep -q "^  $sub " "$work/out" || fail "--help does not list $sub"; done
+
+# ---- run: a solved exercise is done, and the next one is offered ------------------------------
+step "run 1, solved"
+cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/01_coroutines.cpp"
+course run 1 >"$work/out" || fail "run 1 (solved) exited non-zero: $(cat "$work/out")"
+grep -q '✓ part 1 ' "$work/out" || fail "run 1 does not show each check"
+grep -q '^  exercise 01: done' "$work/out" || fail "run 1 (solved) is not done"
+grep -q '^Progress .* 1 of 9 done' "$work/out" || fail "run 1 shows no progress bar"
+grep -q '^Next: exercise 02 .*\./coop lesson 2 .*\./coop run 2' "$work/out" || fail "run 1 does not offer exercise 02"
+grep -q '^last 1$' "$state/course.state" || fail "run 1 did not remember exercise 01"
+
+if [ -n "$stub" ]; then
+  step "run $stub, a stub"
+  course run "$stub" >"$work/out" || fail "run $stub (not started) should exit 0"
+  grep -q "○ part 1 " "$work/out" || fail "run $stub does not show the checks"
+  grep -q "^  exercise $stub: not started" "$work/out" || fail "run $stub is not 'not started'"
+  grep -q "\./coop watch grades it" "$work/out" || fail "run $stub does not say what to do"
+fi
+
+step "run 2, does not compile"
+printf '\n#error a student typo\n' >>"$repo/exercises/02_scaling_wall.cpp"
+rc=0; course run 2 >"$work/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "run 2 (does not compile) exited $rc: $(cat "$work/out")"
+grep -q '^exercises/02_scaling_wall.cpp:[0-9]*:[0-9]*: error: #error a student typo' "$work/out" ||
+  fail "run 2 does not show the compiler's error: $(cat "$work/out")"
+grep -q 'exercise 02: does not compile' "$work/out" || fail "run 2 does not say 'does not compile'"
+[ ! -e "$build/tests/grade_exercise_02" ] || fail "the grader from before the error is still there"
+
+step "run 3, failing"
+printf '\n// course_test: failing\n' >>"$repo/exercises/03_gather.cpp"
+rc=0; course run 3 >"$work/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "run 3 (failing) exited $rc: $(cat "$work/out")"
+grep -q '^  exercise 03: failing' "$work/out" || fail "run 3 is not failing: $(cat "$work/out")"
+grep -q '^  more help: \./coop hint 3 · the lesson: \./coop lesson 3$' "$work/out" ||
+  fail "run 3 does not suggest the course's commands: $(cat "$work/out")"
+grep -q '^Progress .* · [0-9] failing' "$work/out" || fail "the progress bar does not count the failing exercise"
+git -C "$repo" checkout -q -- exercises/03_gather.cpp
+
+# ---- the progress table ------------------------------------------------------------------------------
+step "progress"
+rc=0; course >"$work/out" 2>&1 || rc=$?
+[ "$rc" -le 1 ] || fail "progress exited $rc: $(cat "$work/out")"
+grep -q '^Exercises: [0-9] of 9 done' "$work/out" || fail "progress has no table: $(cat "$work/out")"
+grep -Eq '^  01 coroutines +done +4/4' "$work/out" || fail "progress: 01 is not done"
+grep -Eq '^  02 scaling_wall +does not compile' "$work/out" || fail "progress: 02 does not say it does not compile"
+grep -q '^Does not compile: exercises/02_scaling_wall.cpp' "$work/out" || fail "progress does not name what does not compile"
+[ -z "$stub" ] || grep -Eq "^  $stub [a-z_]+ +not started" "$work/out" || fail "progress: $stub is not 'not started'"
+grep -q '^Next: exercise .* — \./coop run [0-9] · the lesson: \./coop lesson [0-9]' "$work/out" ||
+  fail "progress does not say what to type next"
+grep -q '^Progress ' "$work/out" || fail "progress has no bar"
+git -C "$repo" checkout -q -- exercises/02_scaling_wall.cpp
+
+# ---- hints: one level more each time, remembered, shared with make hint ------------------------
+step "hint"
+says '^Exercise 03, part 1 .* hint 1 of 3' course hint 3 || fail "the first hint is not level 1"
+says 'hint 2 of 3' course hint 3 || fail "the second hint is not level 2"
+says '^Exercise 03, .*hint 3 of 3' course hint || fail "hint without N is not the last exercise's, level 3"
+says 'hint 3 of 3' course hint 3 || fail "the hints go past level 3"
+grep -q '^hint.03.1 3$' "$state/course.state" || fail "the hint level is not remembered in course.state"
+says '(ask again for more: \./coop hint 4)' course hint 4 || fail "hint does not say how to ask again"
+# make hint runs coop_grade this way: the same file, the same levels.
+says 'hint 2 of 3' "$build/tests/coop_grade" hint "$build/tests" "$state" 4 || fail "make hint does not go on from ./coop hint"
+says 'hint 3 of 3' course hint 4 || fail "./coop hint does not go on from make hint"
+course hint 5 --all >"$work/out"
+[ "$(grep -c '^part [0-9] · ' "$work/out")" -ge 2 ] && grep -q '^  3\. ' "$work/out" || fail "hint --all does not give every hint"
+! grep -q '^hint.05' "$state/course.state" || fail "hint --all changed the levels"
+
+# ---- watch: a save grades the exercise of the file saved -------------------------------------
+wait_for() {  # wait_for FILE PATTERN SECONDS
+  for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  fail "waited $3 s for '$2' in $(basename "$1"): $(cat "$1" 2>/dev/null)"
+}
+ended() {  # ended PID SECONDS: its exit status, once it has ended (killed if it does not)
+  for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }; sleep 0.1; done
+  kill -9 "$1"; fail "pid $1 did not end within $2 s"
+}
+step "watch (a file saved by rename, as editors do)"
+"$course_bin" watch 3 --once >"$work/watch.out" 2>&1 </dev/null &
+pids+=($!)
+wait_for "$work/watch.out" '^Watching exercises/' 60
+grep -q '^  exercise 03: ' "$work/watch.out" || fail "watch did not grade exercise 03 first"
+cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/.01.swp"           # an editor's file: ignored
+mv "$repo/exercises/.01.swp" "$repo/exercises/01_coroutines.cpp"            # the save
+rc=0; ended "${pids[-1]}" 60 || rc=$?
+[ "$rc" = 0 ] || fail "watch --once exited $rc: $(cat "$work/watch.out")"
+sed -n '/^──── exercises\/01_coroutines.cpp saved/,$p' "$work/watch.out" >"$work/out"
+grep -q '^  exercise 01: done' "$work/out" || fail "watch did not grade exercise 01 after its save: $(cat "$work/watch.out")"
+grep -q '^Progress ' "$work/out" || fail "watch shows no progress bar after a save"
+grep -q '^last 1$' "$state/course.state" || fail "watch did not remember the exercise saved"
+
+step "watch (a file written in place), stopped by Ctrl-C"
+"$course_bin" watch 3 >"$work/watch.out" 2>&1 </dev/null &
+pids+=($!)
+wait_for "$work/watch.out" '^Watching exercises/' 60
+echo "// a comment" >>"$repo/exercises/01_coroutines.cpp"
+wait_for "$work/watch.out" '^──── exercises/01_coroutines.cpp saved' 30
+for _ in $(seq 600); do [ "$(grep -c '^Watching exercises/' "$work/watch.out")" = 2 ] && break; sleep 0.1; done
+grep -q '^  exercise 01: ' "$work/watch.out" || fail "watch did not grade exercise 01 after its save: $(cat "$work/watch.out")"
+kill -INT "${pids[-1]}"
+rc=0; ended "${pids[-1]}" 30 || rc=$?
+[ "$rc" = 0 ] || fail "watch stopped by SIGINT exited $rc"
+[ "$(tail -n 1 "$work/watch.out")" = "Stopped watching." ] || fail "watch does not say it stopped: $(tail -n 3 "$work/watch.out")"
+cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/01_coroutines.cpp"
+
+step "watch --manual"
+printf '\n' | course watch 1 --manual --once >"$work/out" || fail "watch --manual --once failed"
+[ "$(grep -c '^  exercise 01: done' "$work/out")" = 2 ] || fail "watch --manual did not grade again on Enter"
+grep -q '^Enter: grade exercise 01 again' "$work/out" || fail "watch --manual does not say to press Enter"
+printf '3\nq\n' | course watch 1 --manual >"$work/out" || fail "watch --manual (3, q) failed"
+grep -q '^  exercise 03: ' "$work/out" && [ "$(tail -n 1 "$work/out")" = "Stopped watching." ] ||
+  fail "watch --manual did not grade exercise 03 then stop: $(cat "$work/out")"
+
+# ---- lesson: the flags are the lesson's ----------------------------------------------------------
+step "lesson"
+course lesson 1 --list >"$work/out" || fail "lesson 1 --list failed"
+grep -q '^Lesson 01 · ' "$work/out" && grep -q '^  1\. ' "$work/out" || fail "lesson 1 --list does not list the steps"
+says '^Lesson 01 · ' course lesson 1 -- --list || fail "lesson 1 -- --list failed"
+rc=0; course lesson 1 --frobnicate >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "lesson 1 --frobnicate: the lesson's bad flag should exit 2, exited $rc"
+
+# ---- reset: from git, after asking -------------------------------------------------------------------
+step "reset"
+stub03=$(git -C "$repo" show HEAD:exercises/03_gather.cpp)
+echo "// my work" >>"$repo/exercises/03_gather.cpp"
+rc=0; echo n | course reset 3 >"$work/out" || rc=$?
+[ "$rc" = 1 ] && grep -q '^// my work$' "$repo/exercises/03_gather.cpp" || fail "reset went ahead after 'n'"
+echo y | course reset 3 >"$work/out" || fail "reset after 'y' failed: $(cat "$work/out")"
+[ "$(cat "$repo/exercises/03_gather.cpp")" = "$stub03" ] || fail "reset did not restore the stubs"
+grep -q '^// my work$' "$state/reset/03_gather.cpp" || fail "reset did not keep the student's version"
+echo "// more work" >>"$repo/exercises/03_gather.cpp"
+course reset 3 --yes </dev/null >/dev/null || fail "reset --yes failed"
+[ "$(cat "$repo/exercises/03_gather.cpp")" = "$stub03" ] || fail "reset --yes did not restore the stubs"
+says 'nothing to reset' course reset 3 --yes || fail "reset of an untouched exercise should say so"
+mkdir -p "$work/nogit" && cp -r "$repo/exercises" "$repo/solutions" "$work/nogit/"
+one_line 1 env COOP_ROOT="$work/nogit" "$course_bin" reset 3 --yes
+one_line 1 env PATH=/nonexistent "$course_bin" reset 3 --yes
+
+# ---- solution: only once done --------------------------------------------------------------------
+step "solution"
+one_line 1 course solution 3
+course solution 3 --force --stacked >"$work/out" || fail "solution --force failed"
+grep -q '^── yours: exercises/03_gather.cpp' "$work/out" && grep -q '^── the reference: solutions/03_gather.cpp' "$work/out" ||
+  fail "solution --force --stacked does not show both files"
+course solution 1 --width 200 >"$work/out" || fail "solution 1 (done) was refused"
+[[ "$(head -n 1 "$work/out")" =~ ^"yours: exercises/01_coroutines.cpp "+"│ the reference: solutions/01_coroutines.cpp"$ ]] ||
+  fail "solution --width 200 is not side by side: $(head -n 2 "$work/out")"
+python3 - "$work/out" <<'EOF' || fail "solution --width 200 has lines wider than 200 columns"
+import sys
+sys.exit(max(len(line.rstrip("\n")) for line in open(sys.argv[1], encoding="utf-8")) > 200)
+EOF
+
+# ---- finding the build from the binary's place; the launcher ------------------------------------
+step "the build found from the binary; ./coop"
+says '^part 1 · ' env -u COOP_BUILD "$build/course/course" hint 3 --all || fail "course did not find its build from its own place"
+env -u COOP_BUILD -u COOP_ROOT "$build/course/course" hint 3 --all >/dev/null 2>"$work/err" && fail "no exercises/ should be an error"
+grep -q "cannot find the course's exercises/" "$work/err" || fail "no exercises/: $(cat "$work/err")"
+says '^Lesson 01 · ' env -u COOP_LAUNCHER "$src/coop" lesson 1 --list || fail "./coop lesson 1 --list failed"
+says '^coop: there is no exercise 12' env -u COOP_LAUNCHER "$src/coop" run 12 || fail "./coop does not call itself coop"
+
+# ---- nothing was written into exercises/ -------------------------------------------------------
+step "state only in the build directory"
+[ "$(cd "$repo" && find exercises | sort)" = "$files_before" ] || fail "files appeared in exercises/"
+[ -f "$state/course.state" ] || fail "no course.state in the build directory"
+
+echo "course_test: every subcommand did what it says"
