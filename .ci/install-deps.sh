@@ -82,6 +82,8 @@ if [ "$mode" = ci ]; then
   /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || add python3-uvloop
   [ -f /usr/include/boost/asio.hpp ] || add libboost-dev
   command -v valgrind >/dev/null 2>&1 || add valgrind  # make check-valgrind
+  # libFuzzer (make fuzz): clang-14 only recommends it, and we install without recommends.
+  ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || add libclang-rt-14-dev
 fi
 missing=$(echo $missing)  # trim
 

@@ -413,3 +413,48 @@ TEST_CASE("an error while winding down is reported, and still no frame is left b
   CHECK_THROWS_AS(run_virtual(leaves_a_bad_cleanup(), &diags), UsageError);
   CHECK(frame_stats().live_frames == frames_before);
 }
+
+// Found by the stress test (tests/stress, seed 2159): a task spawned while run() winds down
+// is cancelled in the next round of the shutdown, even when an earlier task refuses to stop
+// and keeps that round from ever finishing. It used to be abandoned (its frame destroyed,
+// its cleanup never run) without ever having been cancelled.
+namespace {
+Task<void> waits_then_cleans_up(Event& never, bool* cancelled) {
+  try {
+    co_await never.wait();
+  } catch (const CancelledError&) {
+    *cancelled = true;  // it was cancelled, and could clean up
+    throw;
+  }
+}
+
+// Refuses to stop; the first cancellation spawns a task on its way (a cleanup task, say).
+Task<void> stubborn_spawner(Event& never, bool* late_cancelled) {
+  bool spawned = false;
+  for (;;) {
+    try {
+      co_await never.wait();
+    } catch (const CancelledError&) {
+      if (!spawned) (void)create_task(waits_then_cleans_up(never, late_cancelled), "late");
+      spawned = true;
+    }
+  }
+}
+
+Task<void> leaves_a_stubborn_spawner(Event& never, bool* late_cancelled) {
+  (void)create_task(stubborn_spawner(never, late_cancelled), "stubborn");
+  co_await sleep(1ms);
+}
+}  // namespace
+
+TEST_CASE("shutdown cancels a task spawned while winding down, even when another task refuses to stop") {
+  Event never("never");  // outlives run(): the tasks waiting on it are abandoned or cancelled first
+  bool late_cancelled = false;
+  std::vector<Diagnostic> diags;
+  RunOptions o = virtual_options(&diags);
+  o.shutdown_timeout = 100ms;
+  run(leaves_a_stubborn_spawner(never, &late_cancelled), std::move(o));
+  CHECK(late_cancelled);
+  REQUIRE(count(diags, Diagnostic::Kind::abandoned) == 1);  // the stubborn task only
+  CHECK(diags[0].task == "stubborn");
+}
