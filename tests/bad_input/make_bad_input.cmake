@@ -21,14 +21,17 @@ function(expect_one_line what rc_wanted pattern)
 endfunction()
 
 # -n: make parses the Makefile (where the check is) but would run nothing even if it passed.
+# Run from `make test`, the outer make's flags (a jobserver it does not share) would add a
+# warning line: this make starts afresh.
+set(MAKE ${CMAKE_COMMAND} -E env --unset=MAKEFLAGS --unset=MFLAGS --unset=MAKELEVEL ${MAKE_PROGRAM})
 foreach(goal lesson exercise hint)
   expect_one_line("make ${goal} N=42" 2 "N must be a number from 1 to 9 \\(got '42'\\)"
-                  ${MAKE_PROGRAM} -n --no-print-directory ${goal} N=42)
+                  ${MAKE} -n --no-print-directory ${goal} N=42)
   expect_one_line("make ${goal} N=abc" 2 "N must be a number from 1 to 9 \\(got 'abc'\\)"
-                  ${MAKE_PROGRAM} -n --no-print-directory ${goal} N=abc)
+                  ${MAKE} -n --no-print-directory ${goal} N=abc)
 endforeach()
 expect_one_line("make lesson (no N)" 2 "N must be a number from 1 to 9 \\(got ''\\)"
-                ${MAKE_PROGRAM} -n --no-print-directory lesson)
+                ${MAKE} -n --no-print-directory lesson)
 
 # Port 1 on loopback: nothing listens there (it is privileged, and no test binds it).
 if(ECHO_CLIENT)
