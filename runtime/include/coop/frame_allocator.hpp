@@ -14,10 +14,10 @@
 // Simplifications, labelled: each thread has its own pool (a loop runs on one thread, so
 // no locking is needed; a frame freed on another thread joins that thread's pool); memory
 // is reused but never returned to the system; frames larger than 1 KiB go straight to
-// operator new. The counts are per thread, so a frame made on one thread and destroyed on
-// another shows in neither's live_frames correctly. Under AddressSanitizer the pool steps
-// aside entirely, so ASan sees every frame as its own allocation and can catch a use after
-// free that recycling would hide.
+// operator new. The counts are per thread (live_tasks too), so a frame made on one thread
+// and destroyed on another shows in neither's live_frames correctly. Under
+// AddressSanitizer the pool steps aside entirely, so ASan sees every frame as its own
+// allocation and can catch a use after free that recycling would hide.
 #pragma once
 
 #include <cstddef>
