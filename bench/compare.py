@@ -72,9 +72,11 @@ MISSING = 3  # a peer program's exit status for "not installed" (uvloop)
 
 
 def debian_python():
-    """The interpreter for the Python peers: Debian's, where python3-uvloop installs, when
-    there is one (a pyenv or venv python3 first on PATH would not see uvloop)."""
-    for p in ("/usr/bin/python3", shutil.which("python3") or "", sys.executable):
+    """The interpreter for the Python peers: $COOP_BENCH_PYTHON if set, else Debian's, where
+    python3-uvloop installs, when there is one (a pyenv or venv python3 first on PATH would
+    not see uvloop)."""
+    for p in (os.environ.get("COOP_BENCH_PYTHON", ""), "/usr/bin/python3", shutil.which("python3") or "",
+              sys.executable):
         if p and os.access(p, os.X_OK):
             return p
     return sys.executable
