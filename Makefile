@@ -250,6 +250,9 @@ fuzz: $(DEPS_STAMP)
 	 else tail -n 60 build-fuzz/fuzz.log >&2; echo "make fuzz: fuzz_ops failed (exit $$rc); the input is in build-fuzz/crashes/" >&2; fi; \
 	 exit $$rc
 
+# Instructors: sealed autograding, Gradescope's autograder.zip, the students' repository.
+include course/autograde/autograde.mk
+
 clean:
 	rm -rf $(BUILD) build-bench build-asan build-tsan build-poll build-clang build-O0 build-fuzz
 

@@ -1,0 +1,1 @@
+# autograde.mk — make autograde, make gradescope, make student-release (being written).

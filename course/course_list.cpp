@@ -1,0 +1,1 @@
+// course_list.cpp — see course_list.hpp. (Being written.)

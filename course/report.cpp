@@ -1,0 +1,1 @@
+// report.cpp — see report.hpp. (Being written.)
