@@ -36,6 +36,10 @@ struct Limits {
   std::uint64_t cpu_seconds = 0;      // RLIMIT_CPU; 0 = as inherited
   std::uint64_t file_size = 0;        // bytes one file may grow to (RLIMIT_FSIZE); 0 = as inherited
   std::uint64_t processes = 0;        // RLIMIT_NPROC (counted per user); 0 = as inherited
+  // With Spec::report_pipe: the child must write its first report byte within this long, or
+  // it is killed as timed out. A grader writes its header line as main() begins, so this
+  // bounds static initialisation (the student's code runs before main). 0 = no such limit.
+  std::chrono::milliseconds report_start{0};
 };
 
 // What the child runs: a program (argv[0] with a '/' or found on PATH), or a function in
@@ -77,10 +81,12 @@ struct Outcome {
   std::string report;     // what it wrote to descriptor 3 (report_pipe), capped
   bool report_truncated = false;
   std::string error;      // could_not_start: what failed
+  bool before_report = false;  // timed_out before the first report byte (Limits::report_start)
 
   bool ok() const { return how == How::exited && code == 0; }
   // One line for a person: "exited with status 1", "crashed: signal 11 (Segmentation
-  // fault)", "timed out after 10 s", "stopped by signal 19 (Stopped (signal)) and killed".
+  // fault)", "timed out after 10 s", "timed out after 10 s (before its first part)",
+  // "stopped by signal 19 (Stopped (signal)) and killed".
   std::string describe() const;
 };
 
