@@ -76,6 +76,7 @@ command -v script >/dev/null 2>&1 || pkg bsdutils util-linux
 if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
   command -v ninja >/dev/null 2>&1 || add ninja-build
+  command -v ccache >/dev/null 2>&1 || add ccache  # CI's many build trees share compiles
   command -v git >/dev/null 2>&1 || add git
   # The peers `make bench` compares coop with (bench/compare.py skips a missing one):
   # Debian's python3 with uvloop, and Boost's headers for Boost.Asio.
