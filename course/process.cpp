@@ -1,4 +1,6 @@
-// process.cpp — fork, exec, wait; with the output where the caller wants it.
+// process.cpp — fork, exec, wait; with the output where the caller wants it. What runs
+// unattended goes through supervise() (its limits, its linear line splitting); only what a
+// person watches on the terminal is a plain fork and exec.
 #include "process.hpp"
 
 #include <fcntl.h>
@@ -13,8 +15,6 @@
 namespace course {
 
 namespace {
-
-enum class Out { inherit, log, pipe };
 
 std::vector<char*> c_args(const Args& args) {
   std::vector<char*> v;
@@ -32,52 +32,47 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 127;
 }
 
-int spawn(const Args& args, Out out, const std::filesystem::path& log,
-          const std::function<void(std::string_view)>& line) {
-  int fds[2] = {-1, -1};
-  if (out == Out::pipe && ::pipe(fds) != 0) return 127;
+}  // namespace
+
+int run(const Args& args) {
   std::fflush(stdout);  // what we printed so far comes before what the child prints
   std::fflush(stderr);
   const pid_t pid = ::fork();
   if (pid < 0) return 127;
   if (pid == 0) {
-    if (out != Out::inherit) {
-      const int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, STDIN_FILENO);
-      const int to = out == Out::log ? ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644) : fds[1];
-      if (to < 0) ::_exit(127);
-      ::dup2(to, STDOUT_FILENO);
-      ::dup2(to, STDERR_FILENO);
-      if (out == Out::pipe) ::close(fds[0]);
-    }
     auto argv = c_args(args);
     ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
-  if (out == Out::pipe) {
-    ::close(fds[1]);
-    std::string pending;
-    char buf[4096];
-    for (;;) {
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      pending.append(buf, static_cast<std::size_t>(n));
-      for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1))
-        line(std::string_view(pending).substr(0, nl));
-    }
-    if (!pending.empty()) line(pending);
-    ::close(fds[0]);
-  }
   return wait_for(pid);
 }
 
-}  // namespace
+int status_of(const Outcome& outcome) {
+  switch (outcome.how) {
+    case Outcome::How::exited: return outcome.code;
+    case Outcome::How::signalled:
+    case Outcome::How::stopped: return 128 + outcome.code;
+    case Outcome::How::timed_out: return 124;
+    case Outcome::How::could_not_start: return 127;
+  }
+  return 127;
+}
 
-int run(const Args& args) { return spawn(args, Out::inherit, {}, {}); }
-int run_logged(const Args& args, const std::filesystem::path& log) { return spawn(args, Out::log, log, {}); }
-int run_lines(const Args& args, const std::function<void(std::string_view)>& line) {
-  return spawn(args, Out::pipe, {}, line);
+int run_logged(const Args& args, const std::filesystem::path& log, const Limits& limits) {
+  Spec spec;
+  spec.argv = args;
+  spec.limits = limits;
+  spec.output_file = log;
+  return status_of(supervise(spec));
+}
+
+int run_lines(const Args& args, const std::function<void(std::string_view)>& line, const Limits& limits) {
+  Spec spec;
+  spec.argv = args;
+  spec.limits = limits;
+  spec.on_line = line;
+  spec.output_cap = 0;  // the lines are the caller's; nothing to keep here
+  return status_of(supervise(spec));
 }
 
 void become(const Args& args) {

@@ -26,16 +26,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace course {
 
 struct Limits {
   std::chrono::milliseconds wall{0};  // the whole process, from fork to exit; 0 = no limit
-  std::uint64_t address_space = 0;    // bytes (RLIMIT_AS); 0 = as inherited
+  std::uint64_t address_space = 0;    // bytes (RLIMIT_AS); 0 = as inherited; see address_space_limit_applies()
   std::uint64_t cpu_seconds = 0;      // RLIMIT_CPU; 0 = as inherited
   std::uint64_t file_size = 0;        // bytes one file may grow to (RLIMIT_FSIZE); 0 = as inherited
-  std::uint64_t processes = 0;        // RLIMIT_NPROC (counted per user); 0 = as inherited
+  // RLIMIT_NPROC, counted per user: applied only with Spec::uid (as ourselves it would count
+  // every process we own, the build and the editor included). 0 = as inherited.
+  std::uint64_t processes = 0;
   // With Spec::report_pipe: the child must write its first report byte within this long, or
   // it is killed as timed out. A grader writes its header line as main() begins, so this
   // bounds static initialisation (the student's code runs before main). 0 = no such limit.
@@ -82,6 +85,7 @@ struct Outcome {
   bool report_truncated = false;
   std::string error;      // could_not_start: what failed
   bool before_report = false;  // timed_out before the first report byte (Limits::report_start)
+  double limit_seconds = 0;    // timed_out: the limit that ran out (wall, or report_start)
 
   bool ok() const { return how == How::exited && code == 0; }
   // One line for a person: "exited with status 1", "crashed: signal 11 (Segmentation
@@ -92,18 +96,34 @@ struct Outcome {
 
 // Runs spec to its end (or its limit) and says how it went. Never throws, never hangs past
 // the wall limit (plus the moment it takes to kill), never leaves a process behind.
+// Several threads may supervise at once. But on Linux every child of this process that no
+// supervise() is watching counts as a leftover when one ends, and is killed and reaped:
+// a program that supervises does not also keep children of its own running meanwhile.
 Outcome supervise(const Spec& spec);
 
+// Whether Limits::address_space is applied in this build. Not under AddressSanitizer or
+// ThreadSanitizer: they reserve terabytes of address space at start, so any limit that
+// lets them start limits nothing.
+bool address_space_limit_applies();
+
 // Splits a stream into lines in linear time: feed() what arrives, finish() at the end.
+// A line longer than kMaxLine bytes is handed over once, cut there (on a UTF-8 character
+// boundary) and marked " [line truncated]"; the rest of it is skipped. Lines are otherwise
+// passed on as they came (not cleaned: a file name from git must stay exact).
 class LineSplitter {
  public:
+  static constexpr std::size_t kMaxLine = 8 * 1024;
+
   explicit LineSplitter(std::function<void(std::string_view)> line) : line_(std::move(line)) {}
   void feed(std::string_view bytes);
   void finish();  // the last line, if it had no '\n'
 
  private:
+  void deliver_long();
+
   std::function<void(std::string_view)> line_;
-  std::string pending_;  // the start of a line whose '\n' has not come yet
+  std::string pending_;    // the start of a line whose '\n' has not come yet (at most kMaxLine + 1)
+  bool skipping_ = false;  // inside a line already handed over as truncated
 };
 
 }  // namespace course

@@ -1,5 +1,6 @@
-// part_runner.cpp — runs a grader's parts, each in a child process with a time limit, and
-// writes the report coop_grade reads. (What the checks themselves use is grader.cpp.)
+// part_runner.cpp — runs a grader's parts, each in a supervised child process (its own
+// process group, a time limit, resource limits), and writes the report coop_grade reads.
+// (What the checks themselves use is grader.cpp.)
 //
 //   grade_exercise_03 [--timeout S] [--part K] [--expect graded|done|none-pass]
 //                     [--report FILE] [--hints] [--quiet]
@@ -9,29 +10,42 @@
 // solutions); --expect none-pass: 0 only when no part passes (the pristine stubs: the
 // grader has teeth). 2 for bad usage.
 //
-// --report FILE writes one line per part for coop_grade (grade_main.cpp): tab-separated
-// fields, with backslash, tab and newline escaped.
+// --report FILE (coop_grade passes /dev/fd/3) gets lines of tab-separated fields, with
+// backslash, tab and newline escaped (course/report.hpp reads them):
+//   exercise <N> <topic> <title>          first, as Grader::main begins
+//   part <K> <status> <seconds> <name> <what> <message> <output>    as each part ends
+//   end <state>                           last
+// Each line is written whole, unbuffered, the moment it is known, so the parent can say how
+// far a grader got when it had to kill it.
+//
+// A part is a fork of this process running the student's code, so everything is bounded
+// from outside it (course/supervise.hpp): kill(0, SIGKILL) in a part reaches only the part,
+// a grandchild it starts dies with it, 3 GiB cannot be allocated, a file cannot grow past
+// 16 MiB, no core is dumped. Its verdict comes back on its own pipe (descriptor 3 in the
+// part), never the grader's report.
 #include "grader.hpp"
 
 #include <CLI/CLI.hpp>
-#include <poll.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cxxabi.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <typeinfo>
 
 #include "exercise.hpp"
+#include "report.hpp"
+#include "supervise.hpp"
+#include "text.hpp"
 
 namespace grading {
 
@@ -40,6 +54,18 @@ namespace grading {
 namespace {
 
 constexpr std::size_t kOutputCap = 4096;  // bytes of a part's output kept for the report
+constexpr int kResultFd = 3;              // where a part writes "status\nmessage"
+
+// A part's limits besides its time: enough for any check of the course, far too little for
+// a runaway. Address space is not limited under sanitizers (see supervise.hpp).
+constexpr std::uint64_t kAddressSpace = std::uint64_t{2} << 30;
+constexpr std::uint64_t kFileSize = std::uint64_t{16} << 20;
+
+// Added to a crash's message when it looks like the lifetime bugs coroutine code invites.
+constexpr const char* kLifetimeHint =
+    "a crash in coroutine code is most often a lifetime bug: a lambda coroutine with captures (the captures "
+    "live in the closure, which is gone — pass arguments instead), an owning lambda temporary inside co_await on "
+    "GCC 12 (name the lambda first), or a reference parameter that outlived its argument";
 
 struct PartDef {
   std::string name, what;
@@ -49,27 +75,25 @@ struct PartDef {
 
 struct Result {
   std::string status;   // passed | failed | not started | hang | crash
-  std::string message;  // why, in one line (empty when passed)
-  std::string output;   // what the part printed, capped
+  std::string message;  // why (empty when passed)
+  std::string output;   // what the part printed, capped, valid UTF-8
   double seconds = 0;
 };
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
 
 // "std::runtime_error", not the mangled "St13runtime_error" that typeid gives.
 std::string type_name(const std::type_info& t) {
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status), std::free);
   return status == 0 && name ? name.get() : t.name();
+}
+
+void write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 // In the child: runs the check and writes "status\nmessage" to `fd`.
@@ -98,86 +122,115 @@ std::string type_name(const std::type_info& t) {
   }
   std::fflush(stdout);
   std::fflush(stderr);
-  const std::string out = status + "\n" + message;
-  ssize_t ignored = ::write(fd, out.data(), out.size());
-  (void)ignored;
+  write_all(fd, status + "\n" + message);
   ::_exit(0);
 }
 
-Result run_part(const PartDef& p, std::chrono::milliseconds limit) {
-  int result_pipe[2], output_pipe[2];
-  if (::pipe(result_pipe) != 0 || ::pipe(output_pipe) != 0) return {"crash", "cannot make a pipe", "", 0};
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  if (pid < 0) return {"crash", fmt::format("cannot fork: {}", std::strerror(errno)), "", 0};
-  if (pid == 0) {
-    ::close(result_pipe[0]);
-    ::close(output_pipe[0]);
-    ::dup2(output_pipe[1], STDOUT_FILENO);
-    ::dup2(output_pipe[1], STDERR_FILENO);
-    ::close(output_pipe[1]);
-    run_in_child(p, result_pipe[1]);
-  }
-  ::close(result_pipe[1]);
-  ::close(output_pipe[1]);
+bool is_status(std::string_view s) {
+  return s == "passed" || s == "failed" || s == "not started" || s == "hang" || s == "crash";
+}
 
-  std::string result, output;
-  bool truncated = false, timed_out = false;
-  pollfd fds[2] = {{result_pipe[0], POLLIN, 0}, {output_pipe[0], POLLIN, 0}};
-  int open = 2;
-  const auto deadline = start + limit;
-  while (open > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-        continue;
-      }
-      std::string& into = i == 0 ? result : output;
-      if (i == 1 && output.size() >= kOutputCap) {
-        truncated = true;
-        continue;
-      }
-      into.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  if (timed_out) ::kill(pid, SIGKILL);
-  for (pollfd& f : fds)
-    if (f.fd >= 0) ::close(f.fd);
-  int wstatus = 0;
-  ::waitpid(pid, &wstatus, 0);
+// What AddressSanitizer says first about the lifetime bugs of kLifetimeHint.
+bool names_a_lifetime_bug(std::string_view line) {
+  for (std::string_view bug : {"heap-use-after-free", "stack-use-after-return", "stack-use-after-scope"})
+    if (line.find(bug) != std::string_view::npos) return true;
+  return false;
+}
+
+Result run_part(const PartDef& p, double timeout) {
+  course::Spec spec;
+  spec.child = [&p] { run_in_child(p, kResultFd); };
+  spec.report_pipe = true;
+  spec.report_cap = 64 * 1024;
+  spec.output_cap = kOutputCap;
+  bool lifetime_bug = false;  // seen in any line, also past the output cap
+  spec.on_line = [&](std::string_view line) { lifetime_bug = lifetime_bug || names_a_lifetime_bug(line); };
+  spec.limits.wall = std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+  spec.limits.cpu_seconds = static_cast<std::uint64_t>(std::ceil(timeout)) + 1;
+  spec.limits.address_space = kAddressSpace;
+  spec.limits.file_size = kFileSize;
+  const course::Outcome o = course::supervise(spec);
+
   Result r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (output.size() > kOutputCap) output.resize(kOutputCap);
-  if (truncated) output += "\n[output truncated]";
-  r.output = output;
-  if (timed_out) {
+  r.seconds = o.seconds;
+  r.output = o.output;
+  using How = course::Outcome::How;
+  const std::size_t nl = o.report.find('\n');
+  if (o.how == How::timed_out) {
     r.status = "hang";
-    r.message = fmt::format("no result after {:.0f} s: stopped (an endless loop, or a wait that never ends)",
-                            std::chrono::duration<double>(limit).count());
-  } else if (WIFSIGNALED(wstatus)) {
-    r.status = "crash";
-    r.message = fmt::format("crashed: signal {} ({})", WTERMSIG(wstatus), ::strsignal(WTERMSIG(wstatus)));
-  } else if (const auto nl = result.find('\n'); nl != std::string::npos) {
-    r.status = result.substr(0, nl);
-    r.message = result.substr(nl + 1);
+    r.message = fmt::format("no result after {:g} s: stopped (an endless loop, or a wait that never ends)", timeout);
+  } else if (o.how == How::exited && nl != std::string::npos && is_status(std::string_view(o.report).substr(0, nl))) {
+    r.status = o.report.substr(0, nl);
+    r.message = o.report.substr(nl + 1);
   } else {
     r.status = "crash";
-    r.message = fmt::format("the check's process exited (status {}) before it finished", WEXITSTATUS(wstatus));
+    if (o.how == How::exited)
+      r.message = fmt::format("the check's process exited (status {}) before it finished", o.code);
+    else if (o.how == How::could_not_start)
+      r.message = fmt::format("the check could not be run: {}", o.error);
+    else
+      r.message = o.describe();  // "crashed: signal 11 (Segmentation fault)", "stopped by ..."
+    const bool trap_signal =
+        o.how == How::signalled && (o.code == SIGSEGV || o.code == SIGBUS || o.code == SIGABRT);
+    if (trap_signal || lifetime_bug) r.message += "\n" + std::string(kLifetimeHint);
   }
   return r;
+}
+
+// Report lines, each written whole and at once (no buffer to lose if we are killed).
+class ReportFile {
+ public:
+  bool open(const std::string& path) {
+    // /dev/fd/N is the pipe the parent handed us (coop_grade passes /dev/fd/3): written to
+    // as it is. Reopening it by name would fail when we run as another user (the pipe is
+    // the parent's), and O_TRUNC would garble a redirected stdout.
+    if (path.rfind("/dev/fd/", 0) == 0 && path.size() > 8 &&
+        path.find_first_not_of("0123456789", 8) == std::string::npos) {
+      fd_ = std::atoi(path.c_str() + 8);
+      if (::fcntl(fd_, F_GETFD) < 0) fd_ = -1;  // not open: no report
+      return fd_ >= 0;
+    }
+    do fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    while (fd_ < 0 && errno == EINTR);
+    return fd_ >= 0;
+  }
+  bool is_open() const { return fd_ >= 0; }
+  void line(std::initializer_list<std::string_view> fields) {
+    if (fd_ < 0) return;
+    std::string text;
+    for (std::string_view f : fields) {
+      if (!text.empty()) text += '\t';
+      text += course::escape_field(f);
+    }
+    text += '\n';
+    write_all(fd_, text);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// --report's value, read before anything else so the header goes out first; CLI11 checks
+// the command line properly afterwards. Empty when there is none, or when the run will not
+// grade (--hints, --help).
+std::string early_report_path(int argc, char** argv) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--hints" || a == "--help" || a == "-h") return {};
+    if (a == "--report" && i + 1 < argc) path = argv[++i];
+    else if (a.rfind("--report=", 0) == 0) path = a.substr(9);
+  }
+  return path;
+}
+
+void print_indented(std::string_view text, std::string_view indent) {
+  for (;;) {
+    const std::size_t nl = text.find('\n');
+    fmt::print("{}{}\n", indent, text.substr(0, nl));
+    if (nl == std::string_view::npos) return;
+    text.remove_prefix(nl + 1);
+  }
 }
 
 }  // namespace
@@ -199,6 +252,18 @@ void Grader::part(std::string name, std::string what, std::array<std::string, 3>
 int Grader::main(int argc, char** argv) {
   Impl& g = *impl_;
   const std::string prog = fmt::format("grade {:02}", g.number);
+
+  // First of all, the header: the parent knows from it that static initialisation (the
+  // student's code runs before main) is over.
+  ReportFile out;
+  if (const std::string path = early_report_path(argc, argv); !path.empty()) {
+    if (!out.open(path)) {
+      std::fprintf(stderr, "%s: cannot write %s: %s\n", prog.c_str(), path.c_str(), std::strerror(errno));
+      return 2;
+    }
+    out.line({"exercise", std::to_string(g.number), g.topic, g.title});
+  }
+
   CLI::App app(fmt::format("Grades exercise {:02} ({}): {}", g.number, g.topic, g.title));
   double timeout = 5;
   int only = 0;
@@ -206,7 +271,7 @@ int Grader::main(int argc, char** argv) {
   bool hints = false, quiet = false;
   app.add_option("--timeout", timeout, "Seconds each part may take before it counts as a hang")->check(CLI::Range(0.1, 600.0));
   app.add_option("--part", only, "Run only part K");
-  app.add_option("--expect", expect, "graded | done | none-pass (see grader.cpp)")
+  app.add_option("--expect", expect, "graded | done | none-pass (see part_runner.cpp)")
       ->check(CLI::IsMember({"graded", "done", "none-pass"}));
   app.add_option("--report", report, "Write the results for coop_grade to FILE");
   app.add_flag("--hints", hints, "Print every part's hints and exit");
@@ -227,73 +292,69 @@ int Grader::main(int argc, char** argv) {
   if (hints) {
     for (int i = 0; i < n; ++i) {
       const PartDef& p = g.parts[static_cast<std::size_t>(i)];
-      fmt::print("{}\t{}\t{}\t{}\t{}\n", i + 1, escape(p.name), escape(p.hints[0]), escape(p.hints[1]), escape(p.hints[2]));
+      fmt::print("{}\t{}\t{}\t{}\t{}\n", i + 1, course::escape_field(p.name), course::escape_field(p.hints[0]),
+                 course::escape_field(p.hints[1]), course::escape_field(p.hints[2]));
     }
     return 0;
   }
 
-  // The parts run in child processes; a SIGPIPE from a report reader gone away is not ours.
+  // A SIGPIPE from a report reader gone away is not ours to die of.
   std::signal(SIGPIPE, SIG_IGN);
   if (!quiet) fmt::print("Exercise {:02} · {} — {}\n", g.number, g.topic, g.title);
-  std::vector<Result> results(g.parts.size());
   int passed = 0, not_started = 0, ran = 0;
+  int first_failing = 0;  // the first part that failed, hung or crashed
   for (int i = 0; i < n; ++i) {
     if (only != 0 && only != i + 1) continue;
     const PartDef& p = g.parts[static_cast<std::size_t>(i)];
-    Result& r = results[static_cast<std::size_t>(i)] =
-        run_part(p, std::chrono::milliseconds(static_cast<long long>(timeout * 1000)));
+    Result r = run_part(p, timeout);
     ++ran;
     passed += r.status == "passed" ? 1 : 0;
     not_started += r.status == "not started" ? 1 : 0;
+    if (r.status != "passed" && r.status != "not started") {
+      if (first_failing != 0)
+        r.message += fmt::format("\npart {} fails too: fix the first failing part first (this one may fail only because of it)",
+                                 first_failing);
+      else
+        first_failing = i + 1;
+    }
+    out.line({"part", std::to_string(i + 1), r.status, fmt::format("{:.3f}", r.seconds), p.name, p.what, r.message,
+              r.output});
     if (quiet) continue;
     const char* mark = r.status == "passed" ? "✓" : r.status == "not started" ? "○" : "✗";
     fmt::print("  {} part {} · {}{}\n", mark, i + 1, p.name,
                r.status == "passed" ? "" : fmt::format(" — {}", r.status == "failed" ? "FAILED" : r.status));
     if (r.status != "passed") {
-      fmt::print("      {}\n", p.what);
-      fmt::print("      {}\n", r.message);
+      print_indented(p.what, "      ");
+      print_indented(r.message, "      ");
       if (r.status != "not started") {
         if (!r.output.empty()) {
           fmt::print("      it printed:\n");
-          std::string o = r.output;
-          std::size_t at = 0;
-          while (at < o.size()) {
-            const std::size_t nl = o.find('\n', at);
-            fmt::print("        | {}\n", o.substr(at, nl == std::string::npos ? std::string::npos : nl - at));
-            if (nl == std::string::npos) break;
-            at = nl + 1;
-          }
+          std::string_view o = r.output;
+          if (!o.empty() && o.back() == '\n') o.remove_suffix(1);
+          print_indented(o, "        | ");
         }
         fmt::print("      hint: {}\n", p.hints[0]);
       }
     }
+    std::fflush(stdout);
   }
   const std::string state = passed == ran ? "done" : not_started == ran ? "not started" : "failing";
+  out.line({"end", state});
   fmt::print("  exercise {:02}: {} ({} of {} parts pass)\n", g.number, state, passed, ran);
-  if (!state.empty() && state == "failing" && !quiet)
+  if (state == "failing" && !quiet)
     fmt::print("  more help: make hint N={} · the lesson: make lesson N={}\n", g.number, g.number);
 
-  if (!report.empty()) {
-    std::ofstream f(report);
-    f << "exercise\t" << g.number << '\t' << escape(g.topic) << '\t' << escape(g.title) << '\t' << state << '\n';
-    for (int i = 0; i < n; ++i) {
-      if (only != 0 && only != i + 1) continue;
-      const PartDef& p = g.parts[static_cast<std::size_t>(i)];
-      const Result& r = results[static_cast<std::size_t>(i)];
-      f << "part\t" << i + 1 << '\t' << r.status << '\t' << fmt::format("{:.3f}", r.seconds) << '\t' << escape(p.name)
-        << '\t' << escape(p.what) << '\t' << escape(r.message) << '\t' << escape(r.output) << '\n';
-    }
-    if (!f) {
-      std::fprintf(stderr, "%s: cannot write %s\n", prog.c_str(), report.c_str());
-      return 2;
-    }
-  }
-  if (expect == "done") return state == "done" ? 0 : 1;
+  int status = state == "failing" ? 1 : 0;
+  if (expect == "done") status = state == "done" ? 0 : 1;
   if (expect == "none-pass") {
     if (passed > 0) std::fprintf(stderr, "%s: %d part(s) pass against the stubs: those checks have no teeth\n", prog.c_str(), passed);
-    return passed == 0 ? 0 : 1;
+    status = passed == 0 ? 0 : 1;
   }
-  return state == "failing" ? 1 : 0;
+  // Ends here, not by returning: an atexit handler or a static destructor of the student's
+  // code must not run after the verdict is out (to rewrite it, or to crash and change it).
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(status);
 }
 
 }  // namespace grading
