@@ -1,5 +1,5 @@
-// layout.cpp — finding the repository and the build directory; the exercises and lessons
-// there are, from their files' names.
+// layout.cpp — finding the repository and the build directory; the exercises there are
+// (from the list) and the lessons (from their files' names).
 #include "layout.hpp"
 
 #include <fmt/format.h>
@@ -39,9 +39,10 @@ const Exercise& by_number(const std::vector<Exercise>& list, int n, const char* 
   for (const Exercise& e : list)
     if (e.number == n) return e;
   if (list.empty()) throw Problem(fmt::format("there are no {}s here", what), 2);
-  throw Problem(fmt::format("there is no {} {} (the {}s are {} to {})", what, n, what, list.front().number,
-                            list.back().number),
-                2);
+  // The numbers there are, said as CourseList says them: "1 to 9", "1, 2 and 5".
+  CourseList numbers;
+  for (const Exercise& e : list) numbers.exercises.push_back({e.number, e.topic, "", {}});
+  throw Problem(fmt::format("there is no {} {} (the {}s are {})", what, n, what, numbers.range()), 2);
 }
 
 // The value of KEY in a CMakeCache.txt ("KEY:TYPE=value").
@@ -63,6 +64,16 @@ const Exercise& Layout::exercise(int n) const { return by_number(exercises, n, "
 const Exercise& Layout::lesson(int n) const { return by_number(lessons, n, "lesson"); }
 bool Layout::has_exercise(int n) const {
   return std::any_of(exercises.begin(), exercises.end(), [n](const Exercise& e) { return e.number == n; });
+}
+const ListedExercise& Layout::listed(const Exercise& e) const {
+  if (const ListedExercise* found = list.find(e.number)) return *found;
+  throw Problem(fmt::format("exercise {} is not in {}", e.nn(), shown(course_list_file(root))));
+}
+
+std::vector<Exercise> exercises_of(const CourseList& list) {
+  std::vector<Exercise> out;
+  for (const ListedExercise& e : list.exercises) out.push_back({e.number, e.topic});
+  return out;
 }
 
 std::string Layout::shown(const fs::path& p) const {
@@ -97,7 +108,13 @@ Layout find_layout(const char* argv0) {
   if (l.root.empty() || !fs::is_directory(l.root / "exercises"))
     throw Problem(fmt::format("cannot find the course's exercises/ (in '{}'; set COOP_ROOT)", l.root.string()));
   l.root = fs::canonical(l.root);
-  l.exercises = numbered_files(l.root / "exercises");
+  l.list = read_course_list(course_list_file(l.root));
+  if (!l.list.ok()) {
+    std::string what = l.list.errors.front();
+    if (l.list.errors.size() > 1) what += fmt::format(" (and {} more problems in the list)", l.list.errors.size() - 1);
+    throw Problem(what);
+  }
+  l.exercises = exercises_of(l.list);
   l.lessons = numbered_files(l.root / "lessons");
   l.say = env("COOP_LAUNCHER");
   if (l.say.empty()) l.say = argv0;

@@ -5,6 +5,9 @@
 // walking up from its own executable to the first CMakeCache.txt, and the repository from
 // that cache (CMAKE_HOME_DIRECTORY): the same answer whatever directory the student is in.
 // COOP_ROOT and COOP_BUILD override them (tests point them at a temporary copy).
+//
+// The exercises are the course's one list (course/exercises.list, course_list.hpp), not
+// whatever files exercises/ holds; the lessons are lessons/NN_topic.cpp.
 #pragma once
 
 #include <filesystem>
@@ -12,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "course_list.hpp"
 
 namespace course {
 
@@ -24,7 +29,7 @@ struct Problem : std::runtime_error {
   int status;
 };
 
-// An exercise, from its file's name: exercises/03_gather.cpp is {3, "gather"}.
+// An exercise or a lesson: exercises/03_gather.cpp is {3, "gather"}.
 struct Exercise {
   int number = 0;
   std::string topic;
@@ -36,7 +41,8 @@ struct Exercise {
 struct Layout {
   fs::path root;   // the repository
   fs::path build;  // the build directory
-  std::vector<Exercise> exercises;
+  CourseList list;                  // the one list: exercises, parts, points
+  std::vector<Exercise> exercises;  // the list's, in order
   std::vector<Exercise> lessons;
   std::string say;  // how the student runs this command, for "type this next": ./coop
 
@@ -44,6 +50,8 @@ struct Layout {
   const Exercise& exercise(int n) const;
   const Exercise& lesson(int n) const;
   bool has_exercise(int n) const;
+  // Exercise e as the list has it (its parts, points, title).
+  const ListedExercise& listed(const Exercise& e) const;
 
   fs::path student_file(const Exercise& e) const { return root / "exercises" / (e.name() + ".cpp"); }
   fs::path contract_file(const Exercise& e) const { return root / "exercises" / (e.name() + ".hpp"); }
@@ -63,6 +71,10 @@ struct Layout {
 
 // Finds the repository and the build directory (see the top of this file). `argv0` is how
 // this program was started; COOP_LAUNCHER (set by ./coop) says how to tell the student.
+// A list that does not read is a Problem naming its file and line.
 Layout find_layout(const char* argv0);
+
+// The exercises of a list, as the course command names them.
+std::vector<Exercise> exercises_of(const CourseList& list);
 
 }  // namespace course

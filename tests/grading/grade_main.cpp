@@ -1,201 +1,131 @@
 // grade_main.cpp — coop_grade: grades every exercise and reports, for students and
 // instructors. The Makefile drives it:
 //
-//   coop_grade progress BIN STATE      make test: the progress table; exit 1 if any exercise fails
-//   coop_grade grade BIN STATE OUT     make grade: also OUT/results.json (Gradescope) and
-//                                      OUT/junit.xml; always written, even when exercises crash
+//   coop_grade progress BIN STATE        make test: the progress table; exit 1 if any exercise fails
+//   coop_grade grade BIN STATE OUT       make grade: also OUT/results.json (Gradescope) and
+//                                        OUT/junit.xml; always written, whatever the exercises do
 //   coop_grade hint BIN STATE N [--all]  make hint N=3: the next hint for exercise N
-//   coop_grade teeth BIN               CI: every part fails against the pristine stubs and
-//                                      passes against the solutions
+//   coop_grade teeth BIN STATE           CI: every part fails against the pristine stubs and
+//                                        passes against the solutions
+//   coop_grade list-check BIN N          CTest: grader N's parts are the list's, by number and name
 //
 // BIN holds the grader binaries (grade_exercise_NN, grade_solution_NN); STATE is where the
-// last reports (NN.report) are kept, and the one small file of what is remembered between
-// commands, STATE/course.state (in the build directory, never in exercises/). The course
-// command (course/, ./coop) runs progress and hint too, with `--course ./coop`: they then say
-// `./coop run 3` where they would say `make exercise N=3`.
-// Each grader runs as a child process (each of its parts in a process of its own, with a
-// time limit), so a hanging or crashing exercise is reported and the others still graded.
+// verdicts (NN.report), the graders' output (NN.out) and what is remembered between
+// commands are kept (state.hpp owns those files). The exercises, their parts, points and
+// visibility come from the one list (course/exercises.list; --list FILE for another), never
+// from a grader: each grader is untrusted (the student's code is linked into it), so it runs
+// under supervise() (its own process group, a wall-clock limit from its first instruction,
+// resource limits) and what it reports is judged against the list (report.hpp) before it
+// counts. A hanging, crashing or lying exercise is reported as such and the others still
+// graded. What to type next is said in the course command's words (./coop run 3), or with
+// `--course CMD`, CMD's.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "course_list.hpp"
+#include "report.hpp"
+#include "state.hpp"
+#include "supervise.hpp"
+#include "text.hpp"
+
 namespace fs = std::filesystem;
-using namespace std::chrono_literals;
+using course::Graded;
+using course::ListedExercise;
 
 namespace {
 
-struct Exercise {
-  int number;
-  const char* topic;
-};
-constexpr Exercise kExercises[] = {{1, "coroutines"},   {2, "scaling_wall"}, {3, "gather"},
-                                   {4, "create_task"},  {5, "cancellation"}, {6, "async_with"},
-                                   {7, "async_for"},    {8, "atomicity"},    {9, "executor"}};
-
-struct Part {
-  int number = 0;
-  std::string status, name, what, message, output;
-  double seconds = 0;
-};
-
-struct Graded {
-  Exercise ex;
-  std::string state;  // done | failing | not started | does not compile | grader crashed
-  std::string title;
-  std::vector<Part> parts;
-  std::string problem;  // when the grader itself could not run
-};
-
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      const char c = s[++i];
-      out += c == 't' ? '\t' : c == 'n' ? '\n' : c;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> fields(const std::string& line) {
-  std::vector<std::string> f;
-  std::string cur;
-  for (char c : line) {
-    if (c == '\t') {
-      f.push_back(unescape(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  f.push_back(unescape(cur));
-  return f;
-}
+#ifdef COOP_GRADE_SANITIZED
+constexpr bool kLimitAddressSpace = false;  // sanitizers reserve terabytes of shadow memory
+#else
+constexpr bool kLimitAddressSpace = true;
+#endif
 
 std::string bin_name(const char* kind, int n) { return fmt::format("grade_{}_{:02}", kind, n); }
 
-// Runs argv with stdout/stderr to `out_file`, killing it after `limit`. Returns the exit
-// status, or nullopt when it was killed or crashed.
-std::optional<int> run(const std::vector<std::string>& argv, const fs::path& out_file, std::chrono::seconds limit) {
-  std::fflush(stdout);
-  const pid_t pid = ::fork();
-  if (pid < 0) return std::nullopt;
-  if (pid == 0) {
-    std::FILE* f = std::fopen(out_file.c_str(), "w");
-    if (f != nullptr) {
-      ::dup2(::fileno(f), STDOUT_FILENO);
-      ::dup2(::fileno(f), STDERR_FILENO);
-    }
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  for (;;) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return std::nullopt;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  if (!WIFEXITED(status)) return std::nullopt;
-  return WEXITSTATUS(status);
+// Who the graders run as (--run-as): unset, as we are.
+struct RunAs {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+};
+
+course::Spec grader_spec(const ListedExercise& e, std::vector<std::string> argv, const RunAs& as) {
+  course::Spec spec;
+  spec.argv = std::move(argv);
+  spec.limits = course::grader_limits(e, kLimitAddressSpace);
+  // RLIMIT_NPROC counts every process of the user: only a user of its own can be limited.
+  if (as.uid) spec.limits.processes = 256;
+  spec.uid = as.uid;
+  spec.gid = as.gid;
+  return spec;
 }
 
-// The parts of exercise n, from the solution's grader (it exists even when the student's
-// code does not compile): number, name, hints.
-std::vector<std::vector<std::string>> part_list(const fs::path& bin, int n, const fs::path& state) {
-  std::vector<std::vector<std::string>> parts;
-  const fs::path out = state / fmt::format("{:02}.parts", n);
-  const fs::path sol = bin / bin_name("solution", n);
-  if (!fs::exists(sol) || run({sol.string(), "--hints"}, out, 30s) != 0) return parts;
-  std::ifstream f(out);
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) parts.push_back(fields(line));
-  return parts;
-}
-
-Graded grade_one(const fs::path& bin, const fs::path& state, Exercise ex) {
-  Graded g{ex, "", "", {}, ""};
-  const fs::path grader = bin / bin_name("exercise", ex.number);
-  const fs::path report = state / fmt::format("{:02}.report", ex.number);
-  fs::remove(report);
+// Grades exercise e with its grader in BIN, stores the verdict in STATE and returns it.
+Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercise& e, const RunAs& as) {
+  const fs::path grader = bin / bin_name("exercise", e.number);
+  Graded g;
   if (!fs::exists(grader)) {
-    g.state = "does not compile";
-    g.problem = fmt::format("exercises/{:02}_{}.cpp did not compile (see the build errors above)", ex.number, ex.topic);
+    g = course::without_grader(e, "does not compile",
+                               fmt::format("exercises/{}.cpp does not compile (see the build errors above)", e.name()));
   } else {
-    // Each part has its own time limit inside the grader; this is only a backstop.
-    const auto rc = run({grader.string(), "--quiet", "--report", report.string()},
-                        state / fmt::format("{:02}.out", ex.number), 300s);
-    std::ifstream f(report);
-    for (std::string line; std::getline(f, line);) {
-      const auto v = fields(line);
-      if (v[0] == "exercise" && v.size() >= 5) {
-        g.title = v[3];
-        g.state = v[4];
-      } else if (v[0] == "part" && v.size() >= 8) {
-        g.parts.push_back({std::stoi(v[1]), v[2], v[4], v[5], v[6], v[7], std::stod(v[3])});
-      }
-    }
-    if (!rc || g.state.empty()) {
-      g.state = "grader crashed";
-      g.problem = "the grader itself stopped without a report";
-    }
+    std::vector<std::string> argv = {grader.string()};
+    for (std::string& a : course::grader_arguments()) argv.push_back(std::move(a));
+    course::Spec spec = grader_spec(e, std::move(argv), as);
+    spec.output_file = state / fmt::format("{}.out", e.nn());
+    spec.report_pipe = true;
+    g = course::judge(e, course::supervise(spec));
   }
-  // A grader that could not run still counts every part, so the score's maximum is right.
-  if (g.parts.empty())
-    for (const auto& p : part_list(bin, ex.number, state))
-      g.parts.push_back({std::stoi(p[0]), g.state, p[1], "", g.problem, "", 0});
+  std::string error;
+  if (!course::store_graded(state, g, &error)) std::fprintf(stderr, "coop_grade: %s\n", error.c_str());
   return g;
 }
 
-std::vector<Graded> grade_all(const fs::path& bin, const fs::path& state) {
-  fs::create_directories(state);
+std::vector<Graded> grade_all(const fs::path& bin, const fs::path& state, const course::CourseList& list,
+                              const RunAs& as) {
+  std::error_code ec;
+  fs::create_directories(state, ec);
   std::vector<Graded> all;
-  for (const Exercise& ex : kExercises) {
-    // Exercises whose solution is not built are not part of the course (yet).
-    if (!fs::exists(bin / bin_name("solution", ex.number))) continue;
-    all.push_back(grade_one(bin, state, ex));
-  }
+  for (const ListedExercise& e : list.exercises) all.push_back(grade_one(bin, state, e, as));
   return all;
 }
 
-// The commands to suggest: the Makefile's, or the course command's (--course ./coop).
+// The commands to suggest: the course command's (./coop, or --course CMD).
 struct Say {
-  std::string course;  // empty: make
-  std::string run(int n) const { return command("make exercise N={}", "run", n); }
-  std::string hint(int n) const { return command("make hint N={}", "hint", n); }
-  std::string lesson(int n) const { return command("make lesson N={}", "lesson", n); }
-  std::string command(const char* make, const char* sub, int n) const {
-    return course.empty() ? fmt::format(fmt::runtime(make), n) : fmt::format("{} {} {}", course, sub, n);
-  }
+  std::string course = "./coop";
+  std::string run(int n) const { return fmt::format("{} run {}", course, n); }
+  std::string hint(int n) const { return fmt::format("{} hint {}", course, n); }
+  std::string lesson(int n) const { return fmt::format("{} lesson {}", course, n); }
 };
 
-bool is_failing(const Graded& g) { return g.state != "done" && g.state != "not started"; }
+// Whether lesson n exists (lessons/NN_*.cpp): a tenth exercise may come without one.
+bool has_lesson(int n) {
+  std::error_code ec;
+  const std::string prefix = fmt::format("{:02}_", n);
+  for (const auto& entry : fs::directory_iterator(fs::path(COOP_SOURCE_DIR) / "lessons", ec))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+// The first line of a message, short enough for the table.
+std::string one_line(const std::string& s, std::size_t width) {
+  std::string line = s.substr(0, s.find('\n'));
+  if (line.size() > width) line = course::cap_text(line, width - 3, "...");
+  return line;
+}
 
 // The progress table, and what to do next. Returns true when something is failing.
 bool print_table(const std::vector<Graded>& all, const Say& say) {
@@ -203,234 +133,256 @@ bool print_table(const std::vector<Graded>& all, const Say& say) {
   for (const Graded& g : all) {
     done += g.state == "done";
     fresh += g.state == "not started";
-    failing += is_failing(g);
+    failing += g.failing();
   }
   fmt::print("\nExercises: {} of {} done · {} failing · {} not started\n", done, all.size(), failing, fresh);
   for (const Graded& g : all) {
-    int passed = 0;
-    for (const Part& p : g.parts) passed += p.status == "passed";
-    std::string note;
-    for (const Part& p : g.parts)
-      if (p.status != "passed" && p.status != "not started") {
-        note = fmt::format("part {} {}: {}", p.number, p.status, p.message.substr(0, p.message.find('\n')));
-        break;
-      }
-    if (note.empty() && !g.problem.empty()) note = g.problem;
-    if (note.size() > 90) note = note.substr(0, 87) + "...";
-    fmt::print("  {:02} {:<13} {:<17} {}/{}  {}\n", g.ex.number, g.ex.topic,
-               is_failing(g) ? fmt::format("{}", g.state == "failing" ? "FAILING" : g.state) : g.state, passed,
-               g.parts.size(), note);
+    // Why, in a few words: the grader's end when it did not end well, else the first part
+    // that did not pass.
+    std::string note = g.problem;
+    if (note.empty())
+      for (const course::GradedPart& p : g.parts)
+        if (!p.passed() && p.status != "not started") {
+          note = fmt::format("part {} {}: {}", p.number, p.status, p.message);
+          break;
+        }
+    fmt::print("  {} {:<13} {:<21} {}/{}  {}\n", g.nn(), g.topic, g.state == "failing" ? "FAILING" : g.state,
+               g.passed(), g.parts.size(), one_line(note, 90));
   }
-  const Graded* next = nullptr;
-  for (const Graded& g : all)
-    if (is_failing(g)) {
-      next = &g;
-      break;
-    }
-  if (next == nullptr)
-    for (const Graded& g : all)
-      if (g.state == "not started") {
-        next = &g;
-        break;
-      }
+  const auto first = [&](auto pred) -> const Graded* {
+    const auto it = std::find_if(all.begin(), all.end(), pred);
+    return it == all.end() ? nullptr : &*it;
+  };
+  const Graded* next = first([](const Graded& g) { return g.failing(); });
+  if (next == nullptr) next = first([](const Graded& g) { return g.state == "not started"; });
   if (next != nullptr)
-    fmt::print("Next: exercise {:02} ({}) in exercises/{:02}_{}.cpp — {} · the lesson: {}\n", next->ex.number,
-               next->ex.topic, next->ex.number, next->ex.topic, say.run(next->ex.number), say.lesson(next->ex.number));
+    fmt::print("Next: exercise {} ({}) in exercises/{}.cpp — {}{}\n", next->nn(), next->topic, next->name(),
+               say.run(next->number),
+               has_lesson(next->number) ? " · the lesson: " + say.lesson(next->number) : std::string());
   else if (!all.empty())
     fmt::print("All exercises done.\n");
   return failing > 0;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"') out += "\\\"";
-    else if (ch == '\\') out += "\\\\";
-    else if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-    else out += ch;
-  }
-  return out + "\"";
-}
-
-std::string xml(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '&') out += "&amp;";
-    else if (ch == '<') out += "&lt;";
-    else if (ch == '>') out += "&gt;";
-    else if (ch == '"') out += "&quot;";
-    else if (c < 0x20 && ch != '\n' && ch != '\t') out += ' ';
-    else out += ch;
-  }
-  return out;
-}
-
-std::string part_output(const Part& p) {
-  std::string o = p.what;
-  if (!p.message.empty()) o += "\n" + p.message;
-  if (!p.output.empty()) o += "\nit printed:\n" + p.output;
-  return o;
-}
-
-void write_reports(const std::vector<Graded>& all, const fs::path& out) {
-  fs::create_directories(out);
-  int score = 0, max_score = 0;
-  std::string tests;
-  std::string junit;
+// results.json and junit.xml into `out`, whatever is in `all` (even nothing).
+bool write_files(const std::vector<Graded>& all, const fs::path& out, const std::optional<course::Integrity>& integrity,
+                 double seconds, const std::string& note = "") {
+  std::string error;
+  const bool json =
+      course::write_atomically(out / "results.json", course::results_json(all, integrity, seconds, note), &error);
+  if (!json) std::fprintf(stderr, "coop_grade: %s\n", error.c_str());
+  const bool xml = course::write_atomically(out / "junit.xml", course::junit_xml(all, integrity), &error);
+  if (!xml) std::fprintf(stderr, "coop_grade: %s\n", error.c_str());
+  double score = 0, max_score = 0;
   for (const Graded& g : all) {
-    int failures = 0;
-    std::string cases;
-    for (const Part& p : g.parts) {
-      const bool ok = p.status == "passed";
-      score += ok;
-      ++max_score;
-      failures += !ok;
-      const std::string name = fmt::format("{:02} {} · part {} · {}", g.ex.number, g.ex.topic, p.number, p.name);
-      if (!tests.empty()) tests += ",\n";
-      tests += fmt::format(R"(    {{"name": {}, "number": "{}.{}", "score": {}, "max_score": 1, "status": "{}", "output": {}}})",
-                           json_string(name), g.ex.number, p.number, ok ? 1 : 0, ok ? "passed" : "failed",
-                           json_string(fmt::format("{}: {}", p.status, part_output(p))));
-      cases += fmt::format("    <testcase classname=\"{:02}_{}\" name=\"{}\" time=\"{:.3f}\">", g.ex.number, g.ex.topic,
-                           xml(fmt::format("part {} · {}", p.number, p.name)), p.seconds);
-      if (!ok)
-        cases += fmt::format("<failure message=\"{}\" type=\"{}\">{}</failure>", xml(p.status + ": " + p.message),
-                             xml(p.status), xml(part_output(p)));
-      cases += "</testcase>\n";
+    score += g.score();
+    max_score += g.max_score();
+  }
+  if (json && xml)
+    fmt::print("Score: {:g} / {:g} points. Wrote {} and {}\n", score, max_score, (out / "results.json").string(),
+               (out / "junit.xml").string());
+  return json && xml;
+}
+
+// Every part's hints, from a grader's --hints (number, name, three hints a line): the
+// solution's grader when built, else the student's (when it compiles). Each is run
+// supervised: the student's code is in one of them.
+struct Hints {
+  std::map<int, std::array<std::string, 3>> by_part;
+};
+std::optional<Hints> read_hints(const fs::path& bin, const ListedExercise& e) {
+  for (const char* kind : {"solution", "exercise"}) {
+    const fs::path grader = bin / bin_name(kind, e.number);
+    if (!fs::exists(grader)) continue;
+    course::Spec spec = grader_spec(e, {grader.string(), "--hints"}, {});
+    spec.limits.wall = std::chrono::seconds(course::kStartSeconds + 5);
+    spec.output_cap = 256 * 1024;
+    const course::Outcome o = course::supervise(spec);
+    if (!o.ok()) continue;
+    Hints h;
+    std::size_t at = 0;
+    while (at < o.output.size()) {
+      std::size_t nl = o.output.find('\n', at);
+      if (nl == std::string::npos) nl = o.output.size();
+      const auto f = course::split_fields(std::string_view(o.output).substr(at, nl - at));
+      at = nl + 1;
+      int k = 0;
+      if (f.size() == 5 && course::parse_count(f[0], k))
+        h.by_part[k] = {course::cap_text(f[2], 2000), course::cap_text(f[3], 2000), course::cap_text(f[4], 2000)};
     }
-    junit += fmt::format("  <testsuite name=\"{:02}_{}\" tests=\"{}\" failures=\"{}\">\n{}  </testsuite>\n", g.ex.number,
-                         g.ex.topic, g.parts.size(), failures, cases);
+    if (!h.by_part.empty()) return h;
   }
-  std::ofstream j(out / "results.json");
-  j << fmt::format("{{\n  \"score\": {},\n  \"max_score\": {},\n  \"output\": {},\n  \"tests\": [\n{}\n  ]\n}}\n", score,
-                   max_score, json_string(fmt::format("{} of {} parts pass", score, max_score)), tests);
-  std::ofstream x(out / "junit.xml");
-  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"coop exercises\">\n" << junit << "</testsuites>\n";
-  fmt::print("Score: {} / {} parts. Wrote {} and {}\n", score, max_score, (out / "results.json").string(),
-             (out / "junit.xml").string());
+  return std::nullopt;
 }
 
-// What is remembered between commands, in STATE/course.state: one `key value` per line,
-// `#` lines are comments. This file keeps the hint levels (`hint.03.1 2`: exercise 03, part
-// 1, hint 2 seen); the course command keeps the last exercise in it (`last 3`). Each keeps
-// the other's keys as they were (course/state.cpp reads and writes the same format).
-constexpr const char* kStateFile = "course.state";
-
-std::map<std::string, std::string> read_state(const fs::path& state) {
-  std::map<std::string, std::string> kv;
-  std::ifstream f(state / kStateFile);
-  for (std::string line; std::getline(f, line);) {
-    std::istringstream words(line);
-    std::string key, value;
-    if (words >> key >> value && key[0] != '#') kv[key] = value;
-  }
-  // Before course.state, the hint levels were alone in STATE/hints (`03.1 2`): carried over.
-  if (std::none_of(kv.begin(), kv.end(), [](const auto& k) { return k.first.rfind("hint.", 0) == 0; })) {
-    std::ifstream old(state / "hints");
-    std::string key, value;
-    while (old >> key >> value) kv["hint." + key] = value;
-  }
-  return kv;
-}
-
-void write_state(const fs::path& state, const std::map<std::string, std::string>& kv) {
-  const fs::path tmp = state / (std::string(kStateFile) + ".tmp");
-  {
-    std::ofstream f(tmp);
-    f << "# What coop remembers between commands (make hint, ./coop): hint levels, the last\n"
-         "# exercise. Delete this file to forget it all.\n";
-    for (const auto& [k, v] : kv) f << k << ' ' << v << '\n';
-  }
-  fs::rename(tmp, state / kStateFile);  // all or nothing, even if interrupted
-}
-
-// The next hint for exercise n: for the first part not passing in the last report, one level
-// more each time it is asked (remembered in STATE/course.state).
-int hint(const fs::path& bin, const fs::path& state, int n, bool all, const Say& say) {
-  fs::create_directories(state);
-  const auto parts = part_list(bin, n, state);
-  if (parts.empty()) {
-    std::fprintf(stderr, "%s: there is no exercise %d (the exercises are 1 to 9)\n",
-                 say.course.empty() ? "make hint" : say.course.c_str(), n);
+// The next hint for exercise n: for the first part not passing in the last verdict, one
+// level more each time it is asked (remembered in STATE/course.state).
+int hint(const fs::path& bin, const fs::path& state, const course::CourseList& list, int n, bool all,
+         const Say& say, const std::string& who) {
+  const ListedExercise* e = list.find(n);
+  if (e == nullptr) {
+    std::fprintf(stderr, "%s: there is no exercise %d (the exercises are %s)\n", who.c_str(), n, list.range().c_str());
     return 2;
   }
+  const auto hints = read_hints(bin, *e);
+  const auto hint_of = [&](int part, int level) -> std::string {
+    if (!hints) return "";
+    const auto it = hints->by_part.find(part);
+    return it == hints->by_part.end() ? "(no hint)" : it->second[static_cast<std::size_t>(level)];
+  };
+  if (!hints)
+    fmt::print("Exercise {} ({}): hints appear once exercise {} compiles ({}).\n", e->nn(), e->topic, e->nn(),
+               say.run(n));
   if (all) {
-    for (const auto& p : parts) {
-      fmt::print("part {} · {}\n", p[0], p[1]);
-      for (int level = 0; level < 3; ++level) fmt::print("  {}. {}\n", level + 1, p[2 + static_cast<std::size_t>(level)]);
+    for (const course::ListedPart& p : e->parts) {
+      fmt::print("part {} · {}\n", p.number, p.name);
+      if (hints)
+        for (int level = 0; level < 3; ++level) fmt::print("  {}. {}\n", level + 1, hint_of(p.number, level));
     }
-    return 0;
+    return hints ? 0 : 1;
   }
+  if (!hints) return 1;
   // Which part: the first one the last grading did not pass.
-  std::size_t which = 0;
-  std::ifstream rep(state / fmt::format("{:02}.report", n));
-  for (std::string line; std::getline(rep, line);) {
-    const auto v = fields(line);
-    if (v[0] == "part" && v.size() > 2 && v[2] != "passed") {
-      which = static_cast<std::size_t>(std::stoi(v[1]) - 1);
-      break;
-    }
-  }
-  which = std::min(which, parts.size() - 1);
-  auto kv = read_state(state);
-  const std::string key = fmt::format("hint.{:02}.{}", n, which + 1);
+  int which = 1;
+  if (const auto last = course::load_graded(state, *e))
+    for (const course::GradedPart& p : last->parts)
+      if (!p.passed()) {
+        which = p.number;
+        break;
+      }
+  const course::ListedPart* part = e->part(which);
+  auto kv = course::read_remembered(state);
+  const std::string key = fmt::format("hint.{}.{}", e->nn(), which);
   int seen = 0;
-  if (const auto it = kv.find(key); it != kv.end()) seen = std::atoi(it->second.c_str());
+  if (const auto it = kv.find(key); it != kv.end()) course::parse_count(it->second, seen);
   const int level = std::clamp(seen + 1, 1, 3);
   kv[key] = std::to_string(level);
-  write_state(state, kv);
+  std::error_code ec;
+  fs::create_directories(state, ec);
+  course::write_remembered(state, kv);
   static const char* kLevel[] = {"a nudge", "a stronger hint", "the approach"};
-  fmt::print("Exercise {:02}, part {} · {} — hint {} of 3 ({}):\n  {}\n", n, which + 1, parts[which][1], level,
-             kLevel[level - 1], parts[which][static_cast<std::size_t>(1 + level)]);
+  fmt::print("Exercise {}, part {} · {} — hint {} of 3 ({}):\n  {}\n", e->nn(), which,
+             part != nullptr ? part->name : "", level, kLevel[level - 1], hint_of(which, level - 1));
   if (level < 3) fmt::print("(ask again for more: {})\n", say.hint(n));
   return 0;
 }
 
-int teeth(const fs::path& bin, const fs::path& state) {
-  fs::create_directories(state);
+// Runs a grader with --expect and says whether it exited 0; its output goes to `out`.
+bool expect(const fs::path& grader, const ListedExercise& e, const char* what, const fs::path& out) {
+  course::Spec spec = grader_spec(e, {grader.string(), "--timeout", std::to_string(course::kPartSeconds), "--expect", what}, {});
+  spec.output_file = out;
+  return course::supervise(spec).ok();
+}
+
+int teeth(const fs::path& bin, const fs::path& state, const course::CourseList& list) {
+  std::error_code ec;
+  fs::create_directories(state, ec);
   int bad = 0;
-  for (const Exercise& ex : kExercises) {
-    const fs::path sol = bin / bin_name("solution", ex.number);
-    if (!fs::exists(sol)) continue;
-    const fs::path stub = bin / bin_name("exercise", ex.number);
-    const auto s = run({sol.string(), "--expect", "done"}, state / fmt::format("{:02}.teeth-solution", ex.number), 300s);
-    const auto e = run({stub.string(), "--expect", "none-pass"}, state / fmt::format("{:02}.teeth-stubs", ex.number), 300s);
-    const bool ok = s == 0 && e == 0;
-    bad += !ok;
-    fmt::print("  {:02} {:<13} solution: {}  stubs: {}\n", ex.number, ex.topic,
-               s == 0 ? "every part passes" : "SOME PART FAILS", e == 0 ? "every part fails" : "SOME PART PASSES");
-    if (!ok) {
-      std::ifstream f(state / fmt::format("{:02}.teeth-{}", ex.number, s == 0 ? "stubs" : "solution"));
-      fmt::print("{}\n", std::string(std::istreambuf_iterator<char>(f), {}));
+  for (const ListedExercise& e : list.exercises) {
+    const fs::path sol = bin / bin_name("solution", e.number), stub = bin / bin_name("exercise", e.number);
+    if (!fs::exists(sol) || !fs::exists(stub)) {
+      fmt::print("  {} {:<13} not checked: {} is not built\n", e.nn(), e.topic,
+                 (fs::exists(sol) ? stub : sol).filename().string());
+      continue;
+    }
+    const fs::path sol_out = state / fmt::format("{}.teeth-solution", e.nn());
+    const fs::path stub_out = state / fmt::format("{}.teeth-stubs", e.nn());
+    const bool s = expect(sol, e, "done", sol_out), t = expect(stub, e, "none-pass", stub_out);
+    bad += !(s && t);
+    fmt::print("  {} {:<13} solution: {}  stubs: {}\n", e.nn(), e.topic, s ? "every part passes" : "SOME PART FAILS",
+               t ? "every part fails" : "SOME PART PASSES");
+    if (!(s && t)) {
+      std::ifstream f(s ? stub_out : sol_out);
+      fmt::print("{}\n", course::cap_text(std::string(std::istreambuf_iterator<char>(f), {}), 16 * 1024));
     }
   }
   return bad == 0 ? 0 : 1;
 }
 
+// The grader's own parts (--hints) against the list's: the same numbers, the same names.
+int list_check(const fs::path& bin, const course::CourseList& list, int n) {
+  const ListedExercise* e = list.find(n);
+  if (e == nullptr) {
+    std::fprintf(stderr, "coop_grade: exercise %d is not in the list (the exercises are %s)\n", n, list.range().c_str());
+    return 1;
+  }
+  for (const char* kind : {"solution", "exercise"}) {
+    const fs::path grader = bin / bin_name(kind, n);
+    if (!fs::exists(grader)) continue;
+    course::Spec spec = grader_spec(*e, {grader.string(), "--hints"}, {});
+    spec.output_cap = 1024 * 1024;
+    const course::Outcome o = course::supervise(spec);
+    if (!o.ok()) {
+      std::fprintf(stderr, "coop_grade: %s --hints: %s\n", grader.c_str(), o.describe().c_str());
+      return 1;
+    }
+    std::vector<std::pair<std::string, std::string>> got;  // number, name
+    std::size_t at = 0;
+    while (at < o.output.size()) {
+      std::size_t nl = o.output.find('\n', at);
+      if (nl == std::string::npos) nl = o.output.size();
+      const auto f = course::split_fields(std::string_view(o.output).substr(at, nl - at));
+      at = nl + 1;
+      if (f.size() >= 2) got.emplace_back(f[0], f[1]);
+    }
+    int wrong = 0;
+    for (std::size_t i = 0; i < std::max(got.size(), e->parts.size()); ++i) {
+      const std::string want_number = i < e->parts.size() ? std::to_string(e->parts[i].number) : "(none)";
+      const std::string want_name = i < e->parts.size() ? e->parts[i].name : "(none)";
+      const std::string got_number = i < got.size() ? got[i].first : "(none)";
+      const std::string got_name = i < got.size() ? got[i].second : "(none)";
+      if (want_number != got_number || want_name != got_name) {
+        ++wrong;
+        std::fprintf(stderr, "exercise %s: the list has part %s '%s', %s has part %s '%s'\n", e->nn().c_str(),
+                     want_number.c_str(), want_name.c_str(), grader.filename().c_str(), got_number.c_str(),
+                     got_name.c_str());
+      }
+    }
+    if (wrong == 0) fmt::print("exercise {}: the grader's {} parts are the list's\n", e->nn(), got.size());
+    return wrong == 0 ? 0 : 1;
+  }
+  std::fprintf(stderr, "coop_grade: neither grade_solution_%s nor grade_exercise_%s is built in %s\n", e->nn().c_str(),
+               e->nn().c_str(), bin.c_str());
+  return 1;
+}
+
+std::optional<RunAs> run_as(const std::string& user) {
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) return std::nullopt;
+  return RunAs{pw->pw_uid, pw->pw_gid};
+}
+
 }  // namespace
 
-int main(int argc, char** argv) try {
+int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
   CLI::App app("coop_grade: grade the exercises (the Makefile runs this; see make help)");
   app.require_subcommand(1);
-  std::string bin, state, out;
-  int n = 0;
+  std::string bin, state, out, list_file = COOP_COURSE_LIST, user, integrity_file;
+  std::string number;  // a string: CLI11 would read "08" as octal
   bool all = false;
   Say say;
+  app.add_option("--list", list_file, "The course's list of exercises and parts")->option_text("FILE");
   auto* progress = app.add_subcommand("progress", "The progress table; exit 1 if an exercise fails");
   auto* grade = app.add_subcommand("grade", "The score table, results.json and junit.xml");
   auto* hint_cmd = app.add_subcommand("hint", "The next hint for exercise N");
   auto* teeth_cmd = app.add_subcommand("teeth", "Every part fails on the stubs, passes on the solutions");
-  for (auto* c : {progress, grade, hint_cmd, teeth_cmd}) c->add_option("BIN", bin, "The graders' directory")->required();
-  for (auto* c : {progress, grade, hint_cmd, teeth_cmd}) c->add_option("STATE", state, "Reports and hint levels")->required();
+  auto* check_cmd = app.add_subcommand("list-check", "Grader N's parts are the list's, by number and name");
+  for (auto* c : {progress, grade, hint_cmd, teeth_cmd, check_cmd})
+    c->add_option("BIN", bin, "The graders' directory")->required();
+  for (auto* c : {progress, grade, hint_cmd, teeth_cmd})
+    c->add_option("STATE", state, "Verdicts and hint levels")->required();
   grade->add_option("OUT", out, "Where results.json and junit.xml go")->required();
-  hint_cmd->add_option("N", n, "Exercise number")->required();
+  hint_cmd->add_option("N", number, "Exercise number")->required();
+  check_cmd->add_option("N", number, "Exercise number")->required();
   hint_cmd->add_flag("--all", all, "Every hint of every part");
   for (auto* c : {progress, hint_cmd})
-    c->add_option("--course", say.course, "Suggest the course command's commands (CMD run N), not make's")
+    c->add_option("--course", say.course, "The course command to suggest (CMD run N); default ./coop")
         ->option_text("CMD");
+  for (auto* c : {progress, grade})
+    c->add_option("--run-as", user, "Run the graders as this (unprivileged) user")->option_text("USER");
+  grade->add_option("--integrity", integrity_file, "The integrity scan's hits (file:line: construct a line)")
+      ->option_text("FILE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -440,16 +392,54 @@ int main(int argc, char** argv) try {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  if (*hint_cmd) return hint(bin, state, n, all, say);
-  if (*teeth_cmd) return teeth(bin, state);
-  const auto graded = grade_all(bin, state);
+  const course::CourseList list = course::read_course_list(list_file);
+  std::optional<course::Integrity> integrity;
+  if (!integrity_file.empty()) integrity = course::read_integrity(integrity_file);
+  const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  if (!list.ok()) {
+    std::string why = "Nothing was graded: the course's list of exercises does not read:";
+    for (const std::string& e : list.errors) {
+      std::fprintf(stderr, "%s\n", e.c_str());
+      why += "\n" + e;
+    }
+    // make grade's files are written whatever happens: here, empty, and they say why.
+    if (*grade) write_files({}, out, integrity, seconds(), why);
+    return 2;
+  }
+  RunAs as;
+  if (!user.empty()) {
+    const auto found = run_as(user);
+    if (!found) {
+      const std::string why = fmt::format("coop_grade: --run-as {}: no such user", user);
+      std::fprintf(stderr, "%s\n", why.c_str());
+      if (*grade) write_files({}, out, integrity, seconds(), "Nothing was graded: " + why);
+      return 2;
+    }
+    as = *found;
+  }
+  int n = 0;
+  if ((*hint_cmd || *check_cmd) && !course::parse_count(number, n)) {
+    std::fprintf(stderr, "coop_grade: N must be an exercise number (the exercises are %s), not '%s'\n",
+                 list.range().c_str(), number.c_str());
+    return 2;
+  }
+  if (*hint_cmd) return hint(bin, state, list, n, all, say, say.course == "./coop" ? "coop_grade hint" : say.course);
+  if (*teeth_cmd) return teeth(bin, state, list);
+  if (*check_cmd) return list_check(bin, list, n);
+  std::vector<Graded> graded;
+  try {
+    graded = grade_all(bin, state, list, as);
+  } catch (const std::exception& e) {
+    // Not expected (supervise and judge do not throw); the files are still written.
+    std::fprintf(stderr, "coop_grade: %s\n", e.what());
+    for (const ListedExercise& ex : list.exercises)
+      if (std::none_of(graded.begin(), graded.end(), [&](const Graded& g) { return g.number == ex.number; }))
+        graded.push_back(course::without_grader(ex, "crashed", fmt::format("not graded: coop_grade: {}", e.what())));
+  }
   if (*grade) {
-    write_reports(graded, out);
+    const bool wrote = write_files(graded, out, integrity, seconds());
     print_table(graded, say);
-    return 0;
+    return wrote ? 0 : 1;
   }
   return print_table(graded, say) ? 1 : 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "coop_grade: %s\n", e.what());
-  return 1;
 }
