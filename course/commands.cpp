@@ -101,7 +101,7 @@ int run(const Layout& l, const Exercise& e) {
   remember_last_exercise(l, e.number);
   const std::string state = grade(l, e, true);
   fmt::print("\n");
-  print_progress_bar(l);
+  print_progress_bar(l, e.number);
   if (state == "done") return offer_next(l, e);
   if (state != "not started") return 1;
   fmt::print("Each part says what to write, in {} (its contract: {}). {} watch grades it each time you save; "

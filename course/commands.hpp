@@ -24,6 +24,7 @@ int hint(const Layout& l, const Exercise& e, bool all);
 // Grades the exercise of each file saved under exercises/ (watch.cpp).
 struct WatchOptions {
   bool manual = false;  // Enter instead of file notifications
+  bool poll = false;    // list the directory a few times a second instead of inotify
   bool once = false;    // stop after the first re-grading (scripts, tests)
 };
 int watch(const Layout& l, const Exercise& first, WatchOptions o);

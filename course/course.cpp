@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
                            say));
 
     std::string n;  // each subcommand's N, checked once the course is found
-    bool all = false, manual = false, once = false, yes = false;
+    bool all = false, manual = false, poll = false, once = false, yes = false;
     course::SolutionOptions sol;
     int width = 0;
     auto* run = app.add_subcommand("run", "Grade exercise N, check by check; when it is done, offer the next");
@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
     hint->add_flag("--all", all, "Every hint of every part at once (remembers nothing)");
     watch->add_flag("--manual", manual,
                     "Grade when you press Enter, not when a file is saved (for file systems that do not report saves)");
+    watch->add_flag("--poll", poll,
+                    "Look for saves by listing exercises/ a few times a second (what watch does where the "
+                    "system cannot report saves)");
     watch->add_flag("--once", once, "Stop after the first grading after a save (or Enter): for scripts");
     reset->add_flag("-y,--yes", yes, "Do not ask");
     solution->add_flag("--force", sol.force, "Show it even though the exercise is not done");
@@ -126,7 +129,7 @@ int main(int argc, char** argv) {
     };
     if (*run) return course::run(l, exercise());
     if (*hint) return course::hint(l, exercise(), all);
-    if (*watch) return course::watch(l, exercise(), {manual, once});
+    if (*watch) return course::watch(l, exercise(), {manual, poll, once});
     if (*reset) return course::reset(l, exercise(), yes);
     if (width > 0) sol.width = width;
     if (*solution) return course::solution(l, exercise(), sol);

@@ -22,14 +22,19 @@ bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_g
 // the whole log is.
 void show_build_errors(const Layout& l);
 
-// Builds exercise e's grader and grades it: its report goes to build/grade-state/NN.report.
-// With `show`, prints each check as the grader does (the commands it suggests are this
-// command's); otherwise nothing. Returns the state: done, failing, not started, does not
-// compile, or grader crashed.
+// Builds exercise e's grader from the files as saved (keyed on their content: a save during
+// the build means another build; see grading.cpp) and grades it: its report goes to
+// build/grade-state/NN.report. With `show`, prints each check as the grader does (the
+// commands it suggests are this command's), then the compiler's warnings about the
+// student's file; otherwise nothing. Returns the verdict's state (report.hpp: done, failing,
+// not started, does not compile, timed out, crashed, grader output invalid), or "changed
+// while building" when the files changed during every one of the builds it tried.
 std::string grade(const Layout& l, const Exercise& e, bool show);
 
 // Progress  ██████░░░░░░░░░░░░░░░░░░░░░░░░  2 of 9 done · 1 failing   (from the last reports)
-void print_progress_bar(const Layout& l);
+// With graded_now (run, watch): the other exercises' counts are labelled "as last graded",
+// naming those edited since.
+void print_progress_bar(const Layout& l, std::optional<int> graded_now = std::nullopt);
 
 // The first exercise after exercise `after` (going round) that the last reports do not
 // call done; nullopt when every exercise is done.

@@ -6,11 +6,15 @@
 // rename), so we wait until the directory has been quiet for a moment, then grade the
 // exercise of the last file saved, on a cleared screen, with the progress bar.
 //
-// Where notifications never arrive (network and some virtual-machine file systems, or no
-// inotify at all) `--manual` grades on Enter instead. Ctrl-C stops either, cleanly.
+// Where there is no inotify (macOS, the BSDs) or it cannot be set up, the directory is
+// polled instead: listed a few times a second, each file's modification time, size and
+// inode compared with the last listing (`--poll` forces this, so it is tested on Linux too).
+// Where neither sees saves (some network and virtual-machine file systems) `--manual` grades
+// on Enter instead. Ctrl-C stops any of them, cleanly.
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +24,13 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #if __has_include(<sys/inotify.h>)
 #include <sys/inotify.h>
@@ -42,6 +51,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto kQuiet = 200ms;     // a save is over when nothing more happens for this long
 constexpr auto kLongestSave = 2s;   // ...or after this, however busy the directory is
+constexpr auto kPollEvery = 250ms;  // how often the directory is listed when polling
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop_signal(int) { g_stop = 1; }
@@ -80,7 +90,7 @@ void show(const Layout& l, const Exercise& e, const std::string& why, bool manua
   const std::string state = grade(l, e, true);
   if (g_stop) return;
   fmt::print("\n");
-  print_progress_bar(l);
+  print_progress_bar(l, e.number);
   if (state == "done") {
     if (const auto next = next_not_done(l, e.number))
       fmt::print("Exercise {} is done. Next: exercise {} ({}), in {} — the lesson: {} lesson {}\n", e.nn(), next->nn(),
@@ -193,21 +203,89 @@ class DirectoryWatch {
   std::string error_;
 };
 
+// The directory listed again and again, where inotify cannot tell us (see the top of this
+// file). A save shows as a file whose time, size or inode changed (an editor that renames a
+// new file over the old one changes the inode, even within one tick of a coarse clock).
+class PollingWatch {
+ public:
+  explicit PollingWatch(fs::path dir) : dir_(std::move(dir)) {
+    bool gone = false;
+    seen_ = list(gone);
+  }
+
+  // The names of the files saved since the last call, the last one saved last. Sets `gone`
+  // when the directory cannot be listed any more.
+  void read(std::vector<std::string>& saved, bool& gone) {
+    auto now = list(gone);
+    if (gone) return;
+    std::vector<std::pair<std::int64_t, std::string>> changed;
+    for (const auto& [name, file] : now) {
+      const auto was = seen_.find(name);
+      if (was == seen_.end() || was->second != file) changed.emplace_back(file.mtime_ns, name);
+    }
+    std::sort(changed.begin(), changed.end());
+    for (auto& c : changed) saved.push_back(std::move(c.second));
+    seen_ = std::move(now);
+  }
+
+ private:
+  struct File {
+    std::int64_t mtime_ns = 0;
+    std::uintmax_t size = 0;
+    std::uint64_t inode = 0;
+    bool operator==(const File&) const = default;
+  };
+  std::map<std::string, File> list(bool& gone) const {
+    std::map<std::string, File> files;
+    std::error_code ec;
+    fs::directory_iterator it(dir_, ec);
+    if (ec) {
+      gone = true;
+      return files;
+    }
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      struct ::stat st {};
+      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone meanwhile, or a directory
+      const auto t = fs::last_write_time(it->path(), ec);
+      files[it->path().filename().string()] = {
+          ec ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(),
+          static_cast<std::uintmax_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
+    }
+    return files;
+  }
+
+  fs::path dir_;
+  std::map<std::string, File> seen_;  // the last listing: name -> what identifies its content
+};
+
+// The exercise of the last file in `saved` that belongs to one, and that file's name.
+std::pair<const Exercise*, std::string> last_exercise_saved(const Layout& l, const std::vector<std::string>& saved) {
+  std::pair<const Exercise*, std::string> last{nullptr, ""};
+  for (const std::string& file : saved)
+    if (const Exercise* of = exercise_of(l, file)) last = {of, file};
+  return last;
+}
+
 }  // namespace
 
 int watch(const Layout& l, const Exercise& first, WatchOptions o) {
   stop_on_signals();
   const Exercise* current = &first;
   const fs::path dir = l.root / "exercises";
+  // Set up before the first screen, so that a save while it grades is not missed.
   std::optional<DirectoryWatch> files;
-  if (!o.manual) {
-    files.emplace(dir);  // before the first screen: a save while it grades is not missed
+  std::optional<PollingWatch> polled;
+  if (!o.manual && !o.poll) {
+    files.emplace(dir);
     if (files->fd() < 0) {
-      fmt::print(stderr, "cannot watch exercises/ ({}): press Enter to grade instead\n", files->error());
+      if (COOP_HAVE_INOTIFY)
+        fmt::print(stderr, "cannot watch exercises/ with inotify ({}): looking for saves {} times a second instead\n",
+                   files->error(), 1000 / kPollEvery.count());
       files.reset();
-      o.manual = true;
     }
   }
+  if (!o.manual && !files) polled.emplace(dir);
   // The terminal is read in both modes (Enter grades again); a pipe only in --manual, where
   // it is the way in: otherwise a watch started in the background would stop at once.
   const bool read_stdin = o.manual || stdin_is_terminal();
@@ -235,7 +313,7 @@ int watch(const Layout& l, const Exercise& first, WatchOptions o) {
       stdin_at = static_cast<int>(count);
       fds[count++] = {STDIN_FILENO, POLLIN, 0};
     }
-    if (::poll(fds, count, -1) < 0) {
+    if (::poll(fds, count, polled ? static_cast<int>(kPollEvery.count()) : -1) < 0) {
       if (errno == EINTR) continue;  // Ctrl-C: g_stop is set
       throw Problem(fmt::format("watch: poll: {}", std::strerror(errno)));
     }
@@ -261,13 +339,23 @@ int watch(const Layout& l, const Exercise& first, WatchOptions o) {
                ::poll(&fds[files_at], 1, static_cast<int>(kQuiet.count())) > 0);
       if (gone) throw Problem("exercises/ was moved or deleted: stopped watching");
       // The exercise of the last file saved (a save may touch several files).
-      const Exercise* e = nullptr;
-      std::string name;
-      for (const std::string& file : saved)
-        if (const Exercise* of = exercise_of(l, file)) {
-          e = of;
-          name = file;
-        }
+      const auto [e, name] = last_exercise_saved(l, saved);
+      if (e != nullptr && !g_stop) watching = grade_now(e->number, fmt::format("{} saved", l.shown(dir / name)));
+    }
+    if (watching && polled && !g_stop) {
+      std::vector<std::string> saved;
+      bool gone = false;
+      polled->read(saved, gone);
+      // A save is over once a listing a moment later shows nothing more (or after the longest).
+      const auto start = std::chrono::steady_clock::now();
+      for (std::size_t had = 0; !gone && !g_stop && saved.size() > had &&
+                                std::chrono::steady_clock::now() - start < kLongestSave;) {
+        had = saved.size();
+        std::this_thread::sleep_for(kQuiet);
+        polled->read(saved, gone);
+      }
+      if (gone) throw Problem("exercises/ was moved or deleted: stopped watching");
+      const auto [e, name] = last_exercise_saved(l, saved);
       if (e != nullptr && !g_stop) watching = grade_now(e->number, fmt::format("{} saved", l.shown(dir / name)));
     }
   }

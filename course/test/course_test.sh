@@ -3,10 +3,17 @@
 #
 #   course_test.sh COURSE REAL_BUILD SOURCE
 #
-# It works on a temporary copy of exercises/, solutions/ and lessons/ in a git repository of
-# its own, with a stand-in build directory (fake_build/ here) whose targets only put the
-# real build's graders and lessons in place: nothing of the course is compiled again, and
-# the real build's state (build/grade-state) is left alone. CTest runs it (label `course`).
+# It never reads the student's exercises/ (only the names of the files there, which are the
+# course's): it works in a temporary repository of its own whose exercise files are stand-ins
+# it writes, each a few comment lines with markers (`// course_test: stub`, `failing`, `done`,
+# `slow`, `warning`; an `#error` line), and a stand-in build directory (fake_build/ here) that
+# maps those markers to graders: a fake grader for the markers, the real build's grader of the
+# reference solution for a file that is exactly the solution, a compile error for `#error`.
+# So solving, breaking or hanging an exercise in the real exercises/ changes nothing here,
+# and the graders built from the student's code are never run. Where the course ships no
+# solutions/ (a student release), the steps that need them are skipped. Nothing of the
+# course is compiled again, and the real build's state (build/grade-state) is left alone.
+# CTest runs it (label `course`).
 set -euo pipefail
 course_bin=$(realpath "$1") real=$(realpath "$2") src=$(realpath "$3")
 for f in "$course_bin" "$real/tests/coop_grade" "$real/lessons/lesson01"; do
@@ -23,11 +30,38 @@ trap cleanup EXIT
 fail() { echo "course_test: $*" >&2; exit 1; }
 step() { echo "-- $*"; }
 
-# ---- the copy, and the stand-in build ----------------------------------------------------------
+# ---- the stand-in repository, and the stand-in build ------------------------------------------
 repo=$work/repo build=$work/build
-mkdir -p "$repo/lessons"
-cp -r "$src/exercises" "$src/solutions" "$repo/"
+mkdir -p "$repo/exercises" "$repo/lessons"
+solutions=""
+if [ -d "$src/solutions" ]; then cp -r "$src/solutions" "$repo/"; solutions=yes; fi
 cp "$src"/lessons/[0-9][0-9]_*.cpp "$repo/lessons/"
+
+# put FILE MARKER...: writes the stand-in exercises/FILE, with these markers.
+put() {
+  local file=$repo/exercises/$1; shift
+  { echo "// A stand-in exercise file, written by course_test.sh."; for m in "$@"; do echo "// course_test: $m"; done; } >"$file"
+}
+# solve FILE: exercises/FILE becomes a right answer: the reference solution where there is
+# one (graded by the real build's solution grader), else the stand-in `done`.
+solve() {
+  local name=$1 as=${2:-$1}
+  if [ -n "$solutions" ]; then cp "$repo/solutions/$name" "$repo/exercises/$as"; else put "$as" done; fi
+}
+# The exercises are the course's one list (course/exercises.list) where there is one, else
+# the names of the files in exercises/ (names only: what they hold is the student's).
+if [ -f "$src/course/exercises.list" ]; then
+  mkdir -p "$repo/course" && cp "$src/course/exercises.list" "$repo/course/"
+  names=$(sed -n 's/^exercise \([0-9][0-9]\) \([A-Za-z0-9_]*\) .*/\1_\2/p' "$src/course/exercises.list")
+else
+  names=$(cd "$src/exercises" && for f in [0-9][0-9]_*.cpp; do echo "${f%.cpp}"; done)
+fi
+for name in $names; do
+  put "$name.cpp" stub
+  printf '// The stand-in contract of exercise %s, written by course_test.sh.\n#pragma once\n' "${name%%_*}" \
+    >"$repo/exercises/$name.hpp"
+done
+printf '// The stand-in of exercise.hpp, written by course_test.sh.\n#pragma once\n' >"$repo/exercises/exercise.hpp"
 git -C "$repo" init -q
 git -C "$repo" add -A
 git -C "$repo" -c user.name=course_test -c user.email=course_test@localhost commit -q -m "the stubs"
@@ -59,15 +93,14 @@ one_line() {
   [ ! -s "$work/out" ] || fail "'$*' printed on stdout: $(cat "$work/out")"
   echo "   $(cat "$work/err")"
 }
-
-# An exercise the real build grades "not started" (on a fresh clone, every one is): the
-# stand-in grades the copy with the real grader, so the stub tests need one.
-stub=""
-for n in 09 08 07 06 05 04 03 02; do
-  if "$real/tests/grade_exercise_$n" --quiet --report "$work/probe" >/dev/null 2>&1 &&
-    grep -q $'^exercise\t.*\tnot started$' "$work/probe"; then stub=$n; break; fi
-done
-[ -n "$stub" ] || echo "   (every exercise 02-09 is started in this checkout: the tests on a stub are skipped)"
+wait_for() {  # wait_for FILE PATTERN SECONDS
+  for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  fail "waited $3 s for '$2' in $(basename "$1"): $(cat "$1" 2>/dev/null)"
+}
+ended() {  # ended PID SECONDS: its exit status, once it has ended (killed if it does not)
+  for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }; sleep 0.1; done
+  kill -9 "$1"; fail "pid $1 did not end within $2 s"
+}
 
 # ---- bad input: one line, non-zero ---------------------------------------------------------------
 step "bad input"
@@ -87,7 +120,7 @@ for sub in run hint watch lesson reset solution; do grep -q "^  $sub " "$work/ou
 
 # ---- run: a solved exercise is done, and the next one is offered ------------------------------
 step "run 1, solved"
-cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/01_coroutines.cpp"
+solve 01_coroutines.cpp
 course run 1 >"$work/out" || fail "run 1 (solved) exited non-zero: $(cat "$work/out")"
 grep -q '✓ part 1 ' "$work/out" || fail "run 1 does not show each check"
 grep -q '^  exercise 01: done' "$work/out" || fail "run 1 (solved) is not done"
@@ -95,25 +128,25 @@ grep -q '^Progress .* 1 of 9 done' "$work/out" || fail "run 1 shows no progress 
 grep -q '^Next: exercise 02 .*\./coop lesson 2 .*\./coop run 2' "$work/out" || fail "run 1 does not offer exercise 02"
 grep -q '^last 1$' "$state/course.state" || fail "run 1 did not remember exercise 01"
 
-if [ -n "$stub" ]; then
-  step "run $stub, a stub"
-  course run "$stub" >"$work/out" || fail "run $stub (not started) should exit 0"
-  grep -q "○ part 1 " "$work/out" || fail "run $stub does not show the checks"
-  grep -q "^  exercise $stub: not started" "$work/out" || fail "run $stub is not 'not started'"
-  grep -q "\./coop watch grades it" "$work/out" || fail "run $stub does not say what to do"
-fi
+step "run 9, a stub"
+course run 9 >"$work/out" || fail "run 9 (not started) should exit 0"
+grep -q "○ part 1 " "$work/out" || fail "run 9 does not show the checks"
+grep -q "^  exercise 09: not started" "$work/out" || fail "run 9 is not 'not started'"
+grep -q "\./coop watch grades it" "$work/out" || fail "run 9 does not say what to do"
 
 step "run 2, does not compile"
 printf '\n#error a student typo\n' >>"$repo/exercises/02_scaling_wall.cpp"
 rc=0; course run 2 >"$work/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "run 2 (does not compile) exited $rc: $(cat "$work/out")"
-grep -q '^exercises/02_scaling_wall.cpp:[0-9]*:[0-9]*: error: #error a student typo' "$work/out" ||
+# The compiler's words are its own (GCC: "error: #error a student typo", Clang: "error: a
+# student typo"): what counts is the file, the line, that it is an error, and its text.
+grep -Eq '^exercises/02_scaling_wall.cpp:[0-9]+:([0-9]+:)? (fatal )?error: .*a student typo' "$work/out" ||
   fail "run 2 does not show the compiler's error: $(cat "$work/out")"
 grep -q 'exercise 02: does not compile' "$work/out" || fail "run 2 does not say 'does not compile'"
 [ ! -e "$build/tests/grade_exercise_02" ] || fail "the grader from before the error is still there"
 
 step "run 3, failing"
-printf '\n// course_test: failing\n' >>"$repo/exercises/03_gather.cpp"
+put 03_gather.cpp failing
 rc=0; course run 3 >"$work/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "run 3 (failing) exited $rc: $(cat "$work/out")"
 grep -q '^  exercise 03: failing' "$work/out" || fail "run 3 is not failing: $(cat "$work/out")"
@@ -127,10 +160,10 @@ step "progress"
 rc=0; course >"$work/out" 2>&1 || rc=$?
 [ "$rc" -le 1 ] || fail "progress exited $rc: $(cat "$work/out")"
 grep -q '^Exercises: [0-9] of 9 done' "$work/out" || fail "progress has no table: $(cat "$work/out")"
-grep -Eq '^  01 coroutines +done +4/4' "$work/out" || fail "progress: 01 is not done"
+grep -Eq '^  01 coroutines +done +([0-9]+)/\1' "$work/out" || fail "progress: 01 is not done"
 grep -Eq '^  02 scaling_wall +does not compile' "$work/out" || fail "progress: 02 does not say it does not compile"
 grep -q '^Does not compile: exercises/02_scaling_wall.cpp' "$work/out" || fail "progress does not name what does not compile"
-[ -z "$stub" ] || grep -Eq "^  $stub [a-z_]+ +not started" "$work/out" || fail "progress: $stub is not 'not started'"
+grep -Eq "^  09 [a-z_]+ +not started" "$work/out" || fail "progress: 09 is not 'not started'"
 grep -q '^Next: exercise .* — \./coop run [0-9] · the lesson: \./coop lesson [0-9]' "$work/out" ||
   fail "progress does not say what to type next"
 grep -q '^Progress ' "$work/out" || fail "progress has no bar"
@@ -152,20 +185,12 @@ course hint 5 --all >"$work/out"
 ! grep -q '^hint.05' "$state/course.state" || fail "hint --all changed the levels"
 
 # ---- watch: a save grades the exercise of the file saved -------------------------------------
-wait_for() {  # wait_for FILE PATTERN SECONDS
-  for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  fail "waited $3 s for '$2' in $(basename "$1"): $(cat "$1" 2>/dev/null)"
-}
-ended() {  # ended PID SECONDS: its exit status, once it has ended (killed if it does not)
-  for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }; sleep 0.1; done
-  kill -9 "$1"; fail "pid $1 did not end within $2 s"
-}
 step "watch (a file saved by rename, as editors do)"
 "$course_bin" watch 3 --once >"$work/watch.out" 2>&1 </dev/null &
 pids+=($!)
 wait_for "$work/watch.out" '^Watching exercises/' 60
 grep -q '^  exercise 03: ' "$work/watch.out" || fail "watch did not grade exercise 03 first"
-cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/.01.swp"           # an editor's file: ignored
+solve 01_coroutines.cpp .01.swp                                             # an editor's file: ignored
 mv "$repo/exercises/.01.swp" "$repo/exercises/01_coroutines.cpp"            # the save
 rc=0; ended "${pids[-1]}" 60 || rc=$?
 [ "$rc" = 0 ] || fail "watch --once exited $rc: $(cat "$work/watch.out")"
@@ -178,7 +203,7 @@ step "watch (a file written in place), stopped by Ctrl-C"
 "$course_bin" watch 3 >"$work/watch.out" 2>&1 </dev/null &
 pids+=($!)
 wait_for "$work/watch.out" '^Watching exercises/' 60
-echo "// a comment" >>"$repo/exercises/01_coroutines.cpp"
+put 01_coroutines.cpp failing
 wait_for "$work/watch.out" '^──── exercises/01_coroutines.cpp saved' 30
 for _ in $(seq 600); do [ "$(grep -c '^Watching exercises/' "$work/watch.out")" = 2 ] && break; sleep 0.1; done
 grep -q '^  exercise 01: ' "$work/watch.out" || fail "watch did not grade exercise 01 after its save: $(cat "$work/watch.out")"
@@ -186,7 +211,7 @@ kill -INT "${pids[-1]}"
 rc=0; ended "${pids[-1]}" 30 || rc=$?
 [ "$rc" = 0 ] || fail "watch stopped by SIGINT exited $rc"
 [ "$(tail -n 1 "$work/watch.out")" = "Stopped watching." ] || fail "watch does not say it stopped: $(tail -n 3 "$work/watch.out")"
-cp "$repo/solutions/01_coroutines.cpp" "$repo/exercises/01_coroutines.cpp"
+solve 01_coroutines.cpp
 
 step "watch --manual"
 printf '\n' | course watch 1 --manual --once >"$work/out" || fail "watch --manual --once failed"
@@ -195,6 +220,58 @@ grep -q '^Enter: grade exercise 01 again' "$work/out" || fail "watch --manual do
 printf '3\nq\n' | course watch 1 --manual >"$work/out" || fail "watch --manual (3, q) failed"
 grep -q '^  exercise 03: ' "$work/out" && [ "$(tail -n 1 "$work/out")" = "Stopped watching." ] ||
   fail "watch --manual did not grade exercise 03 then stop: $(cat "$work/out")"
+
+step "watch --poll (where there is no inotify: the directory's times and sizes)"
+"$course_bin" watch 3 --poll --once >"$work/watch.out" 2>&1 </dev/null &
+pids+=($!)
+wait_for "$work/watch.out" '^Watching exercises/' 60
+put 01_coroutines.cpp failing                                               # written in place
+rc=0; ended "${pids[-1]}" 60 || rc=$?
+[ "$rc" = 0 ] || fail "watch --poll --once exited $rc: $(cat "$work/watch.out")"
+sed -n '/^──── exercises\/01_coroutines.cpp saved/,$p' "$work/watch.out" >"$work/out"
+grep -q '^  exercise 01: failing' "$work/out" || fail "watch --poll did not grade exercise 01 after its save: $(cat "$work/watch.out")"
+solve 01_coroutines.cpp
+
+# ---- grading exactly what was saved: content, not timestamps -----------------------------------
+# A `slow` stand-in takes 2 s to "compile" after reading the file, and says when it has begun.
+# The second save lands while the first is compiled: the grader then written is newer than
+# the second save, so a build keyed on timestamps would call it up to date.
+step "a save during the build is graded, not the text the build started from"
+put 04_create_task.cpp done slow
+course run 4 >"$work/out" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do [ -e "$build/tests/grade_exercise_04.compiling" ] && break; sleep 0.1; done
+[ -e "$build/tests/grade_exercise_04.compiling" ] || fail "the slow stand-in compile of exercise 04 never began"
+put 04_create_task.cpp failing                                              # the second save
+rc=0; ended "${pids[-1]}" 60 || rc=$?
+[ "$rc" = 1 ] && grep -q '^  exercise 04: failing' "$work/out" ||
+  fail "run 4 graded the first save (done), not the second (failing): exit $rc: $(cat "$work/out")"
+rc=0; course run 4 >"$work/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q '^  exercise 04: failing' "$work/out" || fail "run 4, again, is not failing: $(cat "$work/out")"
+
+step "a grader the course command did not build from these files is not run"
+# In its place, a grader that passes every part (as one built from other code would), newer
+# than the files: the build tool calls it up to date.
+printf '#!/bin/sh\nFAKE_LIST="%s" exec "%s" done 04 create_task "" "$@"\n' "$repo/course/exercises.list" \
+  "$src/course/test/fake_build/fake_grader.sh" >"$build/tests/grade_exercise_04"
+rc=0; course run 4 >"$work/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q '^  exercise 04: failing' "$work/out" ||
+  fail "run 4 ran a grader it did not build (done), not one of the file saved (failing): $(cat "$work/out")"
+
+# ---- what run says besides the checks ------------------------------------------------------------
+step "the compiler's warnings about the student's file; the others as last graded"
+put 05_cancellation.cpp done warning
+course run 5 >"$work/out" 2>&1 || fail "run 5 (done, with a warning) failed: $(cat "$work/out")"
+grep -q "^exercises/05_cancellation.cpp:3:5: warning: ignoring returned value of type 'coop::Task<void>'" "$work/out" ||
+  fail "run 5 does not show the compiler's warning about the student's file: $(cat "$work/out")"
+grep -q 'forgotten co_await' "$work/out" || fail "run 5 does not say what the nodiscard Task warning means"
+course run 5 >"$work/out" 2>&1 || fail "run 5 again failed"
+grep -q "warning: ignoring returned value" "$work/out" || fail "run 5 forgot the warning when nothing was rebuilt"
+grep -q '^Progress .*(exercise 05 graded now, the others as last graded' "$work/out" ||
+  fail "run 5's progress bar does not say the other exercises are as last graded: $(grep '^Progress' "$work/out")"
+put 05_cancellation.cpp done
+course run 5 >"$work/out" 2>&1 || fail "run 5 (no warning) failed"
+! grep -q "warning:" "$work/out" || fail "run 5 still shows a warning the code no longer has"
 
 # ---- lesson: the flags are the lesson's ----------------------------------------------------------
 step "lesson"
@@ -217,13 +294,19 @@ echo "// more work" >>"$repo/exercises/03_gather.cpp"
 course reset 3 --yes </dev/null >/dev/null || fail "reset --yes failed"
 [ "$(cat "$repo/exercises/03_gather.cpp")" = "$stub03" ] || fail "reset --yes did not restore the stubs"
 says 'nothing to reset' course reset 3 --yes || fail "reset of an untouched exercise should say so"
-mkdir -p "$work/nogit" && cp -r "$repo/exercises" "$repo/solutions" "$work/nogit/"
+mkdir -p "$work/nogit" && cp -r "$repo/exercises" "$work/nogit/"
+[ ! -d "$repo/course" ] || cp -r "$repo/course" "$work/nogit/"
 one_line 1 env COOP_ROOT="$work/nogit" "$course_bin" reset 3 --yes
+grep -q 'not a git checkout' "$work/err" || fail "reset outside git does not say so: $(cat "$work/err")"
 one_line 1 env PATH=/nonexistent "$course_bin" reset 3 --yes
 
 # ---- solution: only once done --------------------------------------------------------------------
 step "solution"
 one_line 1 course solution 3
+if [ -z "$solutions" ]; then
+  echo "   (no solutions/ here, as in a student release: the steps that show them are skipped)"
+  one_line 1 course solution 3 --force
+else
 course solution 3 --force --stacked >"$work/out" || fail "solution --force failed"
 grep -q '^── yours: exercises/03_gather.cpp' "$work/out" && grep -q '^── the reference: solutions/03_gather.cpp' "$work/out" ||
   fail "solution --force --stacked does not show both files"
@@ -234,6 +317,7 @@ python3 - "$work/out" <<'EOF' || fail "solution --width 200 has lines wider than
 import sys
 sys.exit(max(len(line.rstrip("\n")) for line in open(sys.argv[1], encoding="utf-8")) > 200)
 EOF
+fi
 
 # ---- finding the build from the binary's place; the launcher ------------------------------------
 step "the build found from the binary; ./coop"

@@ -4,13 +4,21 @@
 # In a temporary clone of this repository the student solves exercise 01 (copies its
 # solution), gets exercise 03 wrong (awaits one fetch after the other: right results, wrong
 # time), makes exercise 04 hang (blocks in sleep_for), 05 crash, 06 deadlock, 07 throw and
-# 08 spin forever without awaiting. Then `make test` must fail and say
-# exactly that, quickly; and `make grade` must write results.json and junit.xml that say
-# the same. CI runs this (.ci/run); it takes a full build of the clone.
+# 08 spin forever without awaiting; and, before any part can run, 02 spin forever and 09
+# stop itself (SIGSTOP) while static objects are initialised. Then `make test` must fail
+# and say exactly that, within a bound; the tooling's own tests (CTest course/commands among
+# them) must still pass, although an exercise was solved by copying its solution; and
+# `make grade` must write results.json and junit.xml that say the same. Last, under
+# `./coop watch`, the student saves a right answer and 1.5 s later a wrong one, while the
+# first is still compiling: the wrong one must be what is graded.
+#
+# CI runs this (.ci/run). It builds the whole clone first (minutes; not counted), then
+# `make test` must take under 300 s; the rest takes about a minute.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/coop-student.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+watcher=""
+trap '[ -z "$watcher" ] || kill -9 "$watcher" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "student_test: $*" >&2; exit 1; }
 
 # A student builds without CI's -Werror (WERROR=1): the scripted broken exercises (a
@@ -19,7 +27,7 @@ unset WERROR
 git clone -q "$repo" "$work/coop"
 cd "$work/coop"
 
-# 01: solved.
+# 01: solved, by copying its solution.
 cp solutions/01_coroutines.cpp exercises/01_coroutines.cpp
 # 03: a wrong answer: the two fetches one after the other.
 cp solutions/03_gather.cpp exercises/03_gather.cpp
@@ -37,6 +45,12 @@ s = s[:start] + """coop::Task<std::pair<std::string, std::string>> fetch_both(So
 """ + s[end:]
 open(p, "w").write(s)
 EOF
+cp exercises/03_gather.cpp "$work/03_wrong.cpp"
+# 02: spins forever at static initialisation (before main, so before any part);
+# 09: stops itself there (SIGSTOP: a process that is stopped never exits by itself).
+printf '\nstatic int spins_forever = [] { for (volatile int i = 0;; i = i) {} return 0; }();\n' >>exercises/02_scaling_wall.cpp
+sed -i '1i #include <csignal>' exercises/09_executor.cpp
+printf '\nstatic int stops_itself = [] { std::raise(SIGSTOP); return 0; }();\n' >>exercises/09_executor.cpp
 # 04: every stub sleeps for an hour (each part hangs); 05: every stub crashes.
 sed -i 's/^\( *\)exercise::todo(/\1std::this_thread::sleep_for(std::chrono::hours(1)); exercise::todo(/' exercises/04_create_task.cpp
 sed -i '1i #include <chrono>\n#include <thread>' exercises/04_create_task.cpp
@@ -71,12 +85,17 @@ grep -Eq '^  06 async_with +FAILING .*part 1 hang: deadlock: the main task can n
 grep -Eq '^  07 async_for +FAILING .*part 1 failed: threw std::runtime_error: student bug' <<<"$table" ||
   fail "exercise 07 (throws) is not reported failing with the exception"
 grep -Eq '^  08 atomicity +FAILING .*part 1 hang' <<<"$table" || fail "exercise 08 (spins forever) is not reported as a hang"
-for n in 02 09; do
-  grep -Eq "^  $n [a-z_]+ +not started " <<<"$table" || fail "exercise $n (untouched) is not reported not started"
-done
-grep -q '^Next: exercise 03' <<<"$table" || fail "the next exercise should be 03, the first failing one"
-# Each hanging part costs its time limit (5 s) and no more; everything else is quick.
-[ "$took" -lt 300 ] || fail "make test took ${took} s after the build"
+grep -Eq '^  02 scaling_wall +.*timed out after [0-9.]+ s \(before its first part\)' <<<"$table" ||
+  fail "exercise 02 (spins at static initialisation) is not reported as timed out before its first part"
+grep -Eq '^  09 executor +.*stopped' <<<"$table" || fail "exercise 09 (SIGSTOP at static initialisation) is not reported as stopped"
+grep -q '^Next: exercise 02' <<<"$table" || fail "the next exercise should be 02, the first failing one"
+# Each hanging part or grader costs its time limit and no more; everything else is quick.
+[ "$took" -lt 300 ] || fail "make test took ${took} s after the build (the bound is 300 s)"
+# The tooling's tests never read the student's exercises/: a solved exercise (01, copied
+# from its solution) and exercises that hang keep them green. Only the grading fails.
+grep -Eq 'course/commands +\.+ +Passed' "$work/test.out" || fail "CTest course/commands did not pass: $(grep -A3 'course/commands' "$work/test.out" | head -n 20)"
+! grep -q 'The following tests FAILED' "$work/test.out" ||
+  fail "CTest failed although only the student's exercises are broken: $(sed -n '/The following tests FAILED/,$p' "$work/test.out" | head -n 20)"
 
 make grade >"$work/grade.out" 2>&1 || fail "make grade failed: $(tail -n 5 "$work/grade.out")"
 python3 - grade/results.json grade/junit.xml <<'EOF'
@@ -98,4 +117,23 @@ failures = sum(int(s.get("failures")) for s in suites)
 assert failures == sum(1 for t in r["tests"] if t["status"] == "failed"), "junit.xml and results.json disagree"
 print(f"results.json: {r['score']} / {r['max_score']}; junit.xml: {failures} failures")
 EOF
-echo "student_test: make test reported solved, wrong, hanging, crashing, deadlocked, throwing and spinning exercises correctly (${took} s)"
+# A save during a build: the right answer, then 1.5 s later (while it still compiles) the wrong
+# one. ./coop watch must grade the wrong one: a build keyed on timestamps would find the
+# grader newer than the second save and grade the first.
+./coop watch 3 --once >"$work/watch.out" 2>&1 </dev/null &
+watcher=$!
+for _ in $(seq 1200); do grep -q '^Watching exercises/' "$work/watch.out" && break; sleep 0.1; done
+grep -q '^Watching exercises/' "$work/watch.out" || { kill -9 $watcher; fail "./coop watch did not start: $(tail "$work/watch.out")"; }
+cp solutions/03_gather.cpp exercises/03_gather.cpp
+sleep 1.5
+cp "$work/03_wrong.cpp" exercises/03_gather.cpp
+for _ in $(seq 1800); do kill -0 $watcher 2>/dev/null || break; sleep 0.1; done
+kill -0 $watcher 2>/dev/null && { kill -9 $watcher; fail "./coop watch --once did not end after a save"; }
+wait $watcher || fail "./coop watch --once failed: $(tail "$work/watch.out")"
+sed -n '/^──── exercises\/03_gather.cpp saved/,$p' "$work/watch.out" >"$work/saved.out"
+grep -q '^  exercise 03: failing' "$work/saved.out" ||
+  fail "the double save was graded as the first save, not the second: $(grep '^  exercise 03' "$work/saved.out")"
+
+watcher=""
+echo "student_test: make test reported solved, wrong, hanging, crashing, deadlocked, throwing, spinning and" \
+  "stuck-before-main exercises correctly (${took} s); the tooling's tests stayed green; a save during a build was graded"
