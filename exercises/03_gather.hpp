@@ -14,13 +14,11 @@
 
 namespace ex03 {
 
-// A simulated network call (given): waits `latency`, then returns "<name>:data", or throws
-// std::runtime_error when the name starts with '!'.
-inline coop::Task<std::string> fetch(std::string name, coop::Clock::duration latency) {
-  co_await coop::sleep(latency);
-  if (!name.empty() && name[0] == '!') throw std::runtime_error(name + " is unavailable");
-  co_return name + ":data";
-}
+// A simulated network call (given: the grader supplies it). It waits `latency`, then
+// returns the source's reply, "<name>:<payload>"; or it throws std::runtime_error when the
+// name starts with '!'. The payload is made fresh for every grading run, so a reply can
+// only come from calling fetch: call it for every source, exactly once.
+coop::Task<std::string> fetch(std::string name, coop::Clock::duration latency);
 
 struct Source {
   std::string name;

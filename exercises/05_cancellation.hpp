@@ -88,21 +88,12 @@ coop::Task<void> import_rows(Store& store, std::vector<std::string> rows);
 struct Server {
   int open = 0;
 };
-// fetch(server, key, takes): opens a connection, waits `takes` for the answer, closes the
-// connection and returns "<key>:data"; a key starting with '!' fails instead, with
-// std::runtime_error("<key> not found"). Cancelled, it closes the connection and re-throws.
-inline coop::Task<std::string> fetch(Server& server, std::string key, coop::Clock::duration takes) {
-  ++server.open;
-  try {
-    co_await coop::sleep(takes);
-  } catch (const coop::CancelledError&) {
-    --server.open;  // nothing to await here, so the cleanup can stay inside the handler
-    throw;
-  }
-  --server.open;
-  if (!key.empty() && key[0] == '!') throw std::runtime_error(key + " not found");
-  co_return key + ":data";
-}
+// fetch(server, key, takes) (given: the grader supplies it): opens a connection, waits
+// `takes` for the answer, closes the connection and returns "<key>:<payload>", the payload
+// fresh for every grading run (so an answer can only come from calling fetch); a key
+// starting with '!' fails instead, with std::runtime_error("<key> not found"). Cancelled,
+// it closes the connection and re-throws.
+coop::Task<std::string> fetch(Server& server, std::string key, coop::Clock::duration takes);
 
 // Part 3. fetch_or(server, key, takes, limit, fallback): fetch with a time limit. Returns
 // fetch's result if it arrives within `limit`, else `fallback` (at `limit`, not later).

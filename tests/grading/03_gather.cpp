@@ -1,6 +1,12 @@
 // Grader for exercise 03 — gather. Every check runs under virtual time, so "took the time of
-// the longest" is exact: a sequential answer has the right results and the wrong time.
+// the longest" is exact: a sequential answer has the right results and the wrong time. The
+// sources' names are new in every run, and the trace shows each fetch (one sleep of its
+// source's latency), so results made up without fetching, or one sleep for the computed
+// total, do not pass either.
 #include "03_gather.hpp"
+
+#include <algorithm>
+#include <string_view>
 
 #include "grader.hpp"
 
@@ -23,55 +29,151 @@ Task<Timed<T>> timed(Task<T> t) {
   co_return Timed<T>{std::move(v), coop::now() - start};
 }
 
+// Starts `t`, cancels it after `after`, and says how it ended (grading::ending).
+template <class T>
+Task<std::string> cancelled_at(coop::Clock::duration after, Task<T> t) {
+  coop::TaskHandle<T> h = coop::create_task(std::move(t), "fetch_all_or");
+  co_await coop::sleep(after);
+  h.cancel();
+  co_return co_await grading::ending(h, 1s);
+}
+
 std::string secs(coop::Clock::duration d) { return coop::format_duration(d); }
 
+// Source names are fresh for every run, so no answer can be written down in advance: the
+// results come from calling fetch with the names it was given.
+std::string fresh(std::string_view hint) { return std::string(hint) + "-" + grading::token(6); }
+
+// The payload of every reply in this run: fresh, so a reply cannot be written down either.
+const std::string& payload() {
+  static const std::string secret = grading::token(12);
+  return secret;
+}
+std::string data(const Source& s) { return s.name + ":" + payload(); }
+
+std::string list(const std::vector<coop::Clock::duration>& v) {
+  std::string s;
+  for (auto d : v) s += (s.empty() ? "" : ", ") + secs(d);
+  return "[" + s + "]";
+}
+
+// The fetches, as the trace shows them: each fetch is one sleep of its source's latency. An
+// answer that sleeps once for the total, or computes the results without fetching, has the
+// wrong sleeps; one that fetches the sources one by one has them at the wrong times.
+std::vector<grading::Run::Wait> fetches(const grading::Run& run) {
+  std::vector<grading::Run::Wait> out;
+  for (grading::Run::Wait& w : run.waits(coop::WaitKind::sleep))
+    if (w.length() > coop::Clock::duration::zero()) out.push_back(std::move(w));
+  return out;
+}
+
+// Each source fetched exactly once: the sleeps' lengths are the sources' latencies.
+void check_each_fetched_once(const std::vector<grading::Run::Wait>& seen, const std::vector<Source>& sources,
+                             std::string_view what) {
+  std::vector<coop::Clock::duration> got, want;
+  for (const auto& w : seen) got.push_back(w.length());
+  for (const Source& s : sources) want.push_back(s.latency);
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  grading::check(got == want,
+                 fmt::format("{}: the trace shows {} fetch(es) lasting {}; expected one fetch per source, lasting "
+                             "its latency: {}. Call ex03::fetch once for each source (the results must come from "
+                             "fetch, not be made up), and don't add sleeps of your own",
+                             what, got.size(), list(got), list(want)));
+}
+
+// All the fetches in flight together, from the start.
+void check_all_at_once(const std::vector<grading::Run::Wait>& seen, std::string_view what) {
+  const int most = grading::Run::most_at_once(seen);
+  grading::check(most == static_cast<int>(seen.size()),
+                 fmt::format("{}: at most {} of the {} fetches were in flight at the same time; all of them should "
+                             "be. Start every fetch before awaiting any (coop::gather)",
+                             what, most, seen.size()));
+}
+
 }  // namespace
+
+// The service exercises/03_gather.hpp declares: sleeps `latency`, then replies with this
+// run's payload (or fails for a name starting with '!').
+coop::Task<std::string> ex03::fetch(std::string name, coop::Clock::duration latency) {
+  co_await coop::sleep(latency);
+  if (!name.empty() && name[0] == '!') throw std::runtime_error(name + " is unavailable");
+  co_return data(Source{name, latency});
+}
 
 int main(int argc, char** argv) {
   grading::Grader g(3, "gather", "fetch everything at once");
 
   g.part("fetch_both: both at once",
-         "fetch_both({a, 300 ms}, {b, 100 ms}) returns (\"a:data\", \"b:data\") after 300 ms, not 400 ms.",
+         "fetch_both({a, 300 ms}, {b, 100 ms}) returns (a's reply, b's reply) after 300 ms, not 400 ms, "
+         "and the trace shows both fetches in flight together (the names are new in every run).",
          {"The time should be the longer of the two latencies, not their sum.",
           "co_await fetch(a) then co_await fetch(b) runs them one after the other. Start both first.",
           "auto [x, y] = co_await coop::gather(fetch(a.name, a.latency), fetch(b.name, b.latency));"},
          [] {
-           auto r = grading::run(timed(ex03::fetch_both({"a", 300ms}, {"b", 100ms})));
-           grading::check_eq(r.value.first, std::string("a:data"), "first result");
-           grading::check_eq(r.value.second, std::string("b:data"), "second result");
-           grading::check(r.took == 300ms, "took " + secs(r.took) + ", expected 300 ms: the longest, not the sum (400 ms)");
+           const Source a{fresh("a"), 300ms}, b{fresh("b"), 100ms};
+           grading::Run run;
+           auto r = grading::run(timed(ex03::fetch_both(a, b)), &run);
+           grading::check_eq(r.value.first, data(a), "first result (a's)");
+           grading::check_eq(r.value.second, data(b), "second result (b's)");
+           const auto seen = fetches(run);
+           check_each_fetched_once(seen, {a, b}, "fetch_both");
+           check_all_at_once(seen, "fetch_both");
+           grading::check(r.took == 300ms,
+                          "took " + secs(r.took) + ", expected 300 ms: the longest, not the sum (400 ms)");
          });
 
   g.part("fetch_all: results in argument order",
          "fetch_all of five sources with different latencies returns their results in the order of the "
-         "sources and takes the longest latency (500 ms).",
+         "sources, takes the longest latency (500 ms), and fetches each source once, all at the same time.",
          {"Results must follow the order of `sources`, not the order the fetches finish in.",
           "Build a std::vector<coop::Task<std::string>>, one fetch per source, then gather the vector.",
           "std::vector<coop::Task<std::string>> ts; for (auto& s : sources) ts.push_back(fetch(s.name, s.latency)); "
           "co_return co_await coop::gather(std::move(ts));"},
          [] {
-           std::vector<Source> s{{"e", 500ms}, {"d", 100ms}, {"c", 300ms}, {"b", 200ms}, {"a", 400ms}};
-           auto r = grading::run(timed(ex03::fetch_all(s)));
-           grading::check_eq(r.value, std::vector<std::string>{"e:data", "d:data", "c:data", "b:data", "a:data"},
-                             "fetch_all's results");
-           grading::check(r.took == 500ms, "took " + secs(r.took) + ", expected 500 ms (the longest; the sum is 1.5 s)");
+           std::vector<Source> s{{fresh("e"), 500ms}, {fresh("d"), 100ms}, {fresh("c"), 300ms},
+                                 {fresh("b"), 200ms}, {fresh("a"), 400ms}};
+           grading::Run run;
+           auto r = grading::run(timed(ex03::fetch_all(s)), &run);
+           std::vector<std::string> want;
+           for (const Source& x : s) want.push_back(data(x));
+           grading::check_eq(r.value, want, "fetch_all's results (in the order of the sources)");
+           const auto seen = fetches(run);
+           check_each_fetched_once(seen, s, "fetch_all");
+           check_all_at_once(seen, "fetch_all");
+           grading::check(r.took == 500ms,
+                          "took " + secs(r.took) + ", expected 500 ms (the longest; the sum is 1.5 s)");
            auto empty = grading::run(ex03::fetch_all({}));
            grading::check(empty.empty(), "fetch_all of no sources should return no results");
          });
 
   g.part("fetch_all_or: one failure does not sink the rest",
          "fetch_all_or with a failing source ('!b', fails after 100 ms) returns the fallback in its place and "
-         "the other results, after 400 ms: the others were not cancelled.",
+         "the other results, after 400 ms: the others were not cancelled. Cancelled from outside, it ends cancelled "
+         "(the fallback is not for a cancellation).",
          {"coop::gather cancels the other children as soon as one throws. Keep exceptions away from it.",
           "Wrap each fetch in a small coroutine of your own that catches the exception and returns the fallback.",
           "Task<std::string> fetch_or(Source s, std::string fb) { try { co_return co_await fetch(s.name, "
           "s.latency); } catch (const std::exception&) { co_return fb; } } — then gather those."},
          [] {
-           std::vector<Source> s{{"a", 400ms}, {"!b", 100ms}, {"c", 200ms}};
+           const std::string fallback = grading::token(5);
+           std::vector<Source> s{{fresh("a"), 400ms}, {"!" + fresh("b"), 100ms}, {fresh("c"), 200ms}};
            grading::Run run;
-           auto r = grading::run(timed(ex03::fetch_all_or(s, "n/a")), &run);
-           grading::check_eq(r.value, std::vector<std::string>{"a:data", "n/a", "c:data"}, "fetch_all_or's results");
+           auto r = grading::run(timed(ex03::fetch_all_or(s, fallback)), &run);
+           grading::check_eq(r.value, std::vector<std::string>{data(s[0]), fallback, data(s[2])},
+                             "fetch_all_or's results (the failing source gives the fallback)");
+           const auto seen = fetches(run);
+           check_each_fetched_once(seen, s, "fetch_all_or");
+           check_all_at_once(seen, "fetch_all_or");
            grading::check(r.took == 400ms, "took " + secs(r.took) + ", expected 400 ms (all at once)");
+           // Cancelled from outside, it stops: the fallback is for a failed fetch, not for a
+           // cancellation (catch (...) would catch CancelledError too, and hide it).
+           const std::string how = grading::run(cancelled_at(50ms, ex03::fetch_all_or(s, fallback)));
+           grading::check(how == "cancelled",
+                          fmt::format("fetch_all_or, cancelled 50 ms in, ended '{}', expected 'cancelled': give the "
+                                      "fallback for a failed fetch only (catch std::exception, not ...), and let "
+                                      "CancelledError through",
+                                      how));
          });
 
   g.part("fetch_all_limited: at most `limit` in flight",
@@ -85,27 +187,46 @@ int main(int argc, char** argv) {
           "`while (next < n) { auto i = next++; out[i] = co_await fetch(...); }`."},
          [] {
            std::vector<Source> s;
-           for (char c = 'a'; c <= 'f'; ++c) s.push_back({std::string(1, c), 100ms});
+           for (char c = 'a'; c <= 'f'; ++c) s.push_back({fresh(std::string(1, c)), 100ms});
+           std::vector<std::string> want;
+           for (const Source& x : s) want.push_back(data(x));
            grading::Run run;
            auto r = grading::run(timed(ex03::fetch_all_limited(s, 2)), &run);
-           grading::check_eq(r.value,
-                             std::vector<std::string>{"a:data", "b:data", "c:data", "d:data", "e:data", "f:data"},
-                             "fetch_all_limited's results");
+           grading::check_eq(r.value, want, "fetch_all_limited's results (in the order of the sources)");
+           const auto seen = fetches(run);
+           check_each_fetched_once(seen, s, "fetch_all_limited (limit 2)");
+           const int most = grading::Run::most_at_once(seen);
+           grading::check(most <= 2, fmt::format("{} fetches were in flight at once; the limit was 2: start a fetch "
+                                                 "only when fewer than `limit` are running",
+                                                 most));
+           grading::check(most == 2, fmt::format("with limit 2, at most {} fetch was in flight at once: keep `limit` "
+                                                 "fetches running (e.g. `limit` workers, gathered)",
+                                                 most));
            grading::check(r.took == 300ms, "took " + secs(r.took) + ", expected 300 ms: 2 at a time, 3 rounds");
-           // The sleeps inside fetch are the fetches in flight: count timers pending at once.
-           int in_flight = 0, most = 0;
-           for (const coop::TraceEvent& e : run.trace.events()) {
-             if (e.kind == coop::TraceEvent::Kind::suspended && e.wait == coop::WaitKind::sleep) most = std::max(most, ++in_flight);
-             if (e.kind == coop::TraceEvent::Kind::woken) in_flight = std::max(0, in_flight - 1);
-           }
-           grading::check(most <= 2, fmt::format("{} fetches were in flight at once; the limit was 2", most));
-           auto one = grading::run(timed(ex03::fetch_all_limited(s, 1)));
+           grading::Run one_run;
+           auto one = grading::run(timed(ex03::fetch_all_limited(s, 1)), &one_run);
+           grading::check_eq(one.value, want, "fetch_all_limited's results with limit 1");
+           const auto one_seen = fetches(one_run);
+           check_each_fetched_once(one_seen, s, "fetch_all_limited (limit 1)");
+           grading::check(grading::Run::most_at_once(one_seen) == 1,
+                          fmt::format("with limit 1, {} fetches were in flight at once; expected one at a time",
+                                      grading::Run::most_at_once(one_seen)));
            grading::check(one.took == 600ms, "with limit 1 it took " + secs(one.took) + ", expected 600 ms");
            // Uneven latencies: a free slot is used at once, not after the whole batch.
-           std::vector<Source> uneven{{"slow", 300ms}, {"x", 100ms}, {"y", 100ms}, {"z", 100ms}};
-           auto u = grading::run(timed(ex03::fetch_all_limited(uneven, 2)));
-           grading::check_eq(u.value, std::vector<std::string>{"slow:data", "x:data", "y:data", "z:data"},
+           std::vector<Source> uneven{
+               {fresh("slow"), 300ms}, {fresh("x"), 100ms}, {fresh("y"), 100ms}, {fresh("z"), 100ms}};
+           grading::Run u_run;
+           auto u = grading::run(timed(ex03::fetch_all_limited(uneven, 2)), &u_run);
+           std::vector<std::string> u_want;
+           for (const Source& x : uneven) u_want.push_back(data(x));
+           grading::check_eq(u.value, u_want,
                              "fetch_all_limited's results (300, 100, 100, 100 ms; limit 2)");
+           const auto u_seen = fetches(u_run);
+           check_each_fetched_once(u_seen, uneven, "fetch_all_limited (300, 100, 100, 100 ms; limit 2)");
+           grading::check(grading::Run::most_at_once(u_seen) <= 2,
+                          fmt::format("with latencies 300, 100, 100, 100 ms and limit 2, {} fetches were in flight at "
+                                      "once; the limit was 2",
+                                      grading::Run::most_at_once(u_seen)));
            grading::check(u.took == 300ms, "with latencies 300, 100, 100, 100 ms and limit 2 it took " + secs(u.took) +
                                                ", expected 300 ms: start the next fetch as soon as a slot is free "
                                                "(batches of two take 400 ms)");

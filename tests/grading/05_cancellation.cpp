@@ -39,7 +39,7 @@ std::string show(const Results& r) {
 std::vector<std::string> alive(const grading::Run& run) {
   std::map<std::uint64_t, std::string> live;
   for (const coop::TraceEvent& e : run.trace.events()) {
-    if (e.task_name == "main") continue;
+    if (e.task_name == "main" || e.task_name == "probe") continue;
     if (e.kind == Kind::spawned) live[e.task] = e.task_name;
     if (e.kind == Kind::finished) live.erase(e.task);
   }
@@ -51,6 +51,29 @@ std::vector<std::string> alive(const grading::Run& run) {
 void check_no_warnings(const grading::Run& run) {
   for (const coop::Diagnostic& d : run.diagnostics)
     if (d.kind != coop::Diagnostic::Kind::slow_step) grading::fail("the runtime warned: " + d.message);
+}
+
+// Names, keys and rows are fresh for every run, so no answer can be written down in advance.
+std::string fresh(std::string_view hint) { return std::string(hint) + "-" + grading::token(5); }
+
+// What fetch answers for `key` in this run: the payload is fresh too.
+std::string reply(const std::string& key) {
+  static const std::string payload = grading::token(12);
+  return key + ":" + payload;
+}
+
+// Looks at the server 1 ms into the run, when every fetch the code under test started at
+// once is in flight: a fetch opens a connection, so an answer that makes its results up
+// without calling ex05::fetch has none open.
+Task<void> probe(const Server& server, int& open) {
+  co_await coop::sleep(1ms);
+  open = server.open;
+}
+
+void check_fetches_in_flight(int open, int want, std::string_view what, std::string_view fn) {
+  grading::check(open == want, fmt::format("{}: 1 ms in, {} connection(s) were open on the server, expected {}: {} "
+                                           "must call ex05::fetch{} (its results come from there)",
+                                           what, open, want, fn, want > 1 ? " for every job at once" : ""));
 }
 
 // What the canceller saw: how the task ended, and when (relative to the run's start).
@@ -143,11 +166,12 @@ struct Fetched {
 };
 
 Task<Fetched> part3(Server& server, std::string key, Clock::duration takes, Clock::duration limit,
-                    const grading::Run& run) {
+                    std::string fallback, const grading::Run& run, int& open_at_1ms) {
   const Clock::time_point start = run_start();
+  TaskHandle<void> looking = coop::create_task(probe(server, open_at_1ms), "probe");
   Fetched f;
   try {
-    f.value = co_await ex05::fetch_or(server, std::move(key), takes, limit, "cached");
+    f.value = co_await ex05::fetch_or(server, std::move(key), takes, limit, std::move(fallback));
   } catch (const exercise::NotDone&) {
     throw;
   } catch (const std::exception& e) {
@@ -156,11 +180,13 @@ Task<Fetched> part3(Server& server, std::string key, Clock::duration takes, Cloc
   f.at = coop::now() - start;
   f.open = server.open;
   f.alive = alive(run);
+  co_await grading::stop(looking);
   co_return f;
 }
 
 Task<Fetched> part3_cancelled(Server& server, Clock::duration when, const grading::Run& run) {
-  TaskHandle<std::string> h = coop::create_task(ex05::fetch_or(server, "d", 500ms, 300ms, "cached"), "fetch_or");
+  TaskHandle<std::string> h =
+      coop::create_task(ex05::fetch_or(server, fresh("d"), 500ms, 300ms, fresh("cached")), "fetch_or");
   const Seen s = co_await cancel_at(h, when);
   co_return Fetched{s.ending, s.at, server.open, alive(run)};
 }
@@ -183,13 +209,16 @@ struct Within {
   std::vector<std::string> alive;
 };
 
-Task<Within> part4(Server& server, std::vector<Job> jobs, Clock::duration limit, const grading::Run& run) {
+Task<Within> part4(Server& server, std::vector<Job> jobs, Clock::duration limit, const grading::Run& run,
+                   int& open_at_1ms) {
   const Clock::time_point start = run_start();
+  TaskHandle<void> looking = coop::create_task(probe(server, open_at_1ms), "probe");
   Within w;
   w.results = co_await ex05::fetch_all_within(server, std::move(jobs), limit);
   w.at = coop::now() - start;
   w.open = server.open;
   w.alive = alive(run);
+  co_await grading::stop(looking);
   co_return w;
 }
 
@@ -217,6 +246,20 @@ void check_within(const Within& w, const std::string& what, const Results& resul
 
 }  // namespace
 
+// The service exercises/05_cancellation.hpp declares: one open connection while it waits.
+coop::Task<std::string> ex05::fetch(Server& server, std::string key, coop::Clock::duration takes) {
+  ++server.open;
+  try {
+    co_await coop::sleep(takes);
+  } catch (const coop::CancelledError&) {
+    --server.open;  // nothing to await here, so the cleanup can stay inside the handler
+    throw;
+  }
+  --server.open;
+  if (!key.empty() && key[0] == '!') throw std::runtime_error(key + " not found");
+  co_return reply(key);
+}
+
 int main(int argc, char** argv) {
   grading::Grader g(5, "cancellation", "clean up, then re-throw");
 
@@ -231,13 +274,15 @@ int main(int argc, char** argv) {
           "std::exception& e) { journal.push_back(\"skipped \" + item.name + \": \" + e.what()); } catch (const "
           "coop::CancelledError&) { journal.push_back(\"cancelled at \" + item.name); throw; }"},
          [] {
-           const std::vector<Item> items{{"a", 100ms}, {"b", 100ms, true}, {"c", 100ms}, {"d", 100ms}};
+           const std::string a = fresh("a"), b = fresh("b"), c = fresh("c"), d = fresh("d");
+           const std::vector<Item> items{{a, 100ms}, {b, 100ms, true}, {c, 100ms}, {d, 100ms}};
+           const std::string skipped_b = "skipped " + b + ": " + b + " is broken";
            {
              std::vector<std::string> journal;
              grading::Run run;
              const Processed p = grading::run(part1(items, journal), &run);
              grading::check_eq(journal,
-                               std::vector<std::string>{"done a", "skipped b: b is broken", "done c", "done d"},
+                               std::vector<std::string>{"done " + a, skipped_b, "done " + c, "done " + d},
                                "the journal, not cancelled");
              grading::check_eq(p.done, 3, "process's result (items done), not cancelled");
              grading::check(p.took == 400ms, "not cancelled, process took " + secs(p.took) + ", expected 400 ms");
@@ -247,7 +292,7 @@ int main(int argc, char** argv) {
              std::vector<std::string> journal;
              grading::Run run;
              const Seen s = grading::run(part1_cancelled(items, journal, 250ms), &run);
-             grading::check_eq(journal, std::vector<std::string>{"done a", "skipped b: b is broken", "cancelled at c"},
+             grading::check_eq(journal, std::vector<std::string>{"done " + a, skipped_b, "cancelled at " + c},
                                "the journal, cancelled at 250 ms");
              grading::check(s.ending == "cancelled",
                             "cancelled at 250 ms, process ended '" + s.ending +
@@ -269,7 +314,7 @@ int main(int argc, char** argv) {
           "} catch (const coop::CancelledError&) { c = std::current_exception(); } if (c) { co_await "
           "rollback(store); std::rethrow_exception(c); }"},
          [] {
-           const std::vector<std::string> rows{"r1", "r2", "r3"};
+           const std::vector<std::string> rows{fresh("r1"), fresh("r2"), fresh("r3")};
            {
              Store store;
              grading::Run run;
@@ -306,25 +351,34 @@ int main(int argc, char** argv) {
           "try { co_return co_await coop::wait_for(fetch(server, key, takes), limit); } catch (const "
           "coop::TimeoutError&) { co_return fallback; }"},
          [] {
+           const std::string fallback = fresh("cached");
            {
              Server server;
              grading::Run run;
-             check_fetched(grading::run(part3(server, "a", 100ms, 200ms, run), &run), "fetch 100 ms, limit 200 ms",
-                           "a:data", 100ms);
+             const std::string key = fresh("a");
+             int open = -1;
+             const Fetched f = grading::run(part3(server, key, 100ms, 200ms, fallback, run, open), &run);
+             check_fetches_in_flight(open, 1, "fetch 100 ms, limit 200 ms", "fetch_or");
+             check_fetched(f, "fetch 100 ms, limit 200 ms", reply(key), 100ms);
              check_no_warnings(run);
            }
            {
              Server server;
              grading::Run run;
-             check_fetched(grading::run(part3(server, "b", 500ms, 200ms, run), &run), "fetch 500 ms, limit 200 ms",
-                           "cached", 200ms);
+             int open = -1;
+             const Fetched f = grading::run(part3(server, fresh("b"), 500ms, 200ms, fallback, run, open), &run);
+             check_fetches_in_flight(open, 1, "fetch 500 ms, limit 200 ms", "fetch_or");
+             check_fetched(f, "fetch 500 ms, limit 200 ms", fallback, 200ms);
              check_no_warnings(run);
            }
            {
              Server server;
              grading::Run run;
-             check_fetched(grading::run(part3(server, "!c", 100ms, 200ms, run), &run),
-                           "a failing fetch (100 ms, limit 200 ms)", "threw: !c not found", 100ms);
+             const std::string key = "!" + fresh("c");
+             int open = -1;
+             const Fetched f = grading::run(part3(server, key, 100ms, 200ms, fallback, run, open), &run);
+             check_fetches_in_flight(open, 1, "a failing fetch (100 ms, limit 200 ms)", "fetch_or");
+             check_fetched(f, "a failing fetch (100 ms, limit 200 ms)", "threw: " + key + " not found", 100ms);
            }
            {
              Server server;
@@ -348,25 +402,32 @@ int main(int argc, char** argv) {
           "coop::wait_for(coop::gather(std::move(tasks)), limit); } catch (const coop::TimeoutError&) {} co_return "
           "out;"},
          [] {
-           const std::vector<Job> jobs{{"a", 100ms}, {"b", 300ms}, {"c", 200ms}, {"d", 500ms}};
+           const std::vector<Job> jobs{{fresh("a"), 100ms}, {fresh("b"), 300ms}, {fresh("c"), 200ms},
+                                       {fresh("d"), 500ms}};
+           auto data = [&](std::size_t i) { return std::optional<std::string>(reply(jobs[i].key)); };
            {
              Server server;
              grading::Run run;
-             check_within(grading::run(part4(server, jobs, 250ms, run), &run), "limit 250 ms",
-                          {"a:data", std::nullopt, "c:data", std::nullopt}, 250ms);
+             int open = -1;
+             const Within w = grading::run(part4(server, jobs, 250ms, run, open), &run);
+             check_fetches_in_flight(open, 4, "limit 250 ms", "fetch_all_within");
+             check_within(w, "limit 250 ms", {data(0), std::nullopt, data(2), std::nullopt}, 250ms);
              check_no_warnings(run);
            }
            {
              Server server;
              grading::Run run;
-             check_within(grading::run(part4(server, jobs, 1s, run), &run), "limit 1 s",
-                          {"a:data", "b:data", "c:data", "d:data"}, 500ms);
+             int open = -1;
+             const Within w = grading::run(part4(server, jobs, 1s, run, open), &run);
+             check_fetches_in_flight(open, 4, "limit 1 s", "fetch_all_within");
+             check_within(w, "limit 1 s", {data(0), data(1), data(2), data(3)}, 500ms);
              check_no_warnings(run);
            }
            {
              Server server;
              grading::Run run;
-             check_within(grading::run(part4(server, {}, 250ms, run), &run), "no jobs", {}, 0ms);
+             int open = -1;
+             check_within(grading::run(part4(server, {}, 250ms, run, open), &run), "no jobs", {}, 0ms);
            }
            {
              Server server;

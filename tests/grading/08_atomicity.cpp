@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 
 using namespace std::chrono_literals;
 using coop::Clock;
@@ -165,10 +166,11 @@ std::uint64_t expected_checksum(const std::vector<std::uint64_t>& data) {
   return acc;
 }
 
+// Fresh for every run (the seed), so no checksum can be written down in advance.
 std::vector<std::uint64_t> some_data(std::size_t n) {
   std::vector<std::uint64_t> v(n);
-  std::uint64_t x = 88172645463325252ULL;
-  for (std::uint64_t& e : v) {  // xorshift: fixed, varied numbers
+  std::uint64_t x = static_cast<std::uint64_t>(grading::fresh_number(1, std::numeric_limits<long>::max()));
+  for (std::uint64_t& e : v) {  // xorshift: varied numbers
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -287,6 +289,10 @@ int main(int argc, char** argv) {
            const std::vector<std::uint64_t> data = some_data(10'000);
            const std::uint64_t want = expected_checksum(data);
            const Summed r = run_graded(checksum_beside_ticker(data, 1'000));
+           grading::check(ex08::mix_calls == data.size(),
+                          fmt::format("checksum of 10,000 items called ex08::mix {} times, expected once per item: "
+                                      "fold the items with ex08::mix itself (acc = ex08::mix(acc, x)), not a copy",
+                                      ex08::mix_calls));
            grading::check(r.sum == want, fmt::format("checksum of 10,000 items: got {}, expected {} (mix over the "
                                                      "items in order, from 0)",
                                                      r.sum, want));
@@ -298,6 +304,10 @@ int main(int argc, char** argv) {
                           fmt::format("checksum took {} on the loop's clock, expected 0: give way with sleep(0ms), "
                                       "one turn of the loop, not a sleep that waits",
                                       secs(r.took)));
+           grading::check(r.watch.turns >= 9,
+                          fmt::format("the other task got {} turns during 10 chunks of 1,000 items, expected one "
+                                      "after each chunk: co_await coop::sleep(0ms) between chunks",
+                                      r.watch.turns));
            grading::check(r.watch.turns <= 13,
                           fmt::format("the other task got {} turns during 10 chunks of 1,000 items: give way once "
                                       "per chunk, not once per item (each turn of the loop costs time)",
@@ -305,6 +315,9 @@ int main(int argc, char** argv) {
 
            const std::vector<std::uint64_t> odd = some_data(2'500);
            const Summed o = run_graded(checksum_beside_ticker(odd, 1'000));
+           grading::check(ex08::mix_calls == odd.size(),
+                          fmt::format("checksum of 2,500 items called ex08::mix {} times, expected once per item",
+                                      ex08::mix_calls));
            grading::check(o.sum == expected_checksum(odd), "checksum of 2,500 items (chunk 1,000): wrong sum");
            grading::check(o.watch.most_between <= 1'000,
                           fmt::format("2,500 items, chunk 1,000: another task waited for {} items at once",

@@ -11,6 +11,7 @@
 #include "exercise.hpp"
 #include "grader.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <string_view>
@@ -85,6 +86,25 @@ std::string slow_steps(const grading::Run& run) {
   return "";
 }
 
+// Ids are fresh for every run, so no row can be written down in advance; and the driver
+// counts its calls, so a row made up without calling it is seen for what it is.
+int fresh_id() { return static_cast<int>(grading::fresh_number(10, 99'999)); }
+std::vector<int> fresh_ids(std::size_t n) {
+  std::vector<int> ids;
+  for (long x : grading::fresh_numbers(n, 10, 99'999)) ids.push_back(static_cast<int>(x));
+  return ids;
+}
+
+// The driver was called exactly once for each id (in any order).
+void check_called_for(const ex09::LegacyDriver& db, std::vector<int> ids, std::string_view what) {
+  std::vector<int> got = db.order();
+  std::sort(got.begin(), got.end());
+  std::sort(ids.begin(), ids.end());
+  grading::check(got == ids, fmt::format("{}: the driver was called for the ids {}, expected each of {} once. Every "
+                                         "row must come from a call of db.query(id), not be made up",
+                                         what, got, ids));
+}
+
 std::vector<std::string> rows_of(const std::vector<int>& ids) {
   std::vector<std::string> rows;
   for (int id : ids) rows.push_back("row " + std::to_string(id));
@@ -104,7 +124,8 @@ int main(int argc, char** argv) {
   grading::Grader g(9, "executor", "a blocking driver, and a loop that stays free");
 
   g.part("query_async: the driver on a thread",
-         "query_async(db, 7) with a driver that blocks for 200 ms returns \"row 7\"; meanwhile a heartbeat on "
+         "query_async(db, id) with a driver that blocks for 200 ms returns the driver's row (the id is new in every "
+         "run, and the driver counts its calls); meanwhile a heartbeat on "
          "the loop (every 10 ms) keeps beating, because the query ran on another thread.",
          {"Called on the loop's thread, db.query blocks the loop and every task on it. Which coop call runs a "
           "function on another thread and lets you await its result?",
@@ -113,10 +134,15 @@ int main(int argc, char** argv) {
           "co_return co_await coop::to_thread(&LegacyDriver::query, &db, id);"},
          [] {
            ex09::LegacyDriver db(200ms);
+           const int id = fresh_id();
            grading::Run run;
-           const auto s = run_real(beside_heartbeat(ex09::query_async(db, 7), db), &run);
-           grading::check(s.error.empty(), "query_async(db, 7) threw " + s.error);
-           grading::check_eq(*s.value, std::string("row 7"), "query_async(db, 7)");
+           const auto s = run_real(beside_heartbeat(ex09::query_async(db, id), db), &run);
+           const std::string call = fmt::format("query_async(db, {})", id);
+           grading::check(s.error.empty(), call + " threw " + s.error);
+           check_called_for(db, {id}, call);
+           grading::check(s.finished_before == 1, call + " returned before the driver's call had finished: await "
+                                                         "the thread's result (co_await coop::to_thread(...))");
+           grading::check_eq(*s.value, "row " + std::to_string(id), call);
            grading::check(!db.threads().contains(s.loop_thread),
                           fmt::format("the query ran on the loop's own thread: the loop stood still for 200 ms and "
                                       "the heartbeat beat {} times instead of about 20.{}",
@@ -128,7 +154,7 @@ int main(int argc, char** argv) {
          });
 
   g.part("query_all: all at once, on the default pool",
-         "query_all(db, {5, 3, 9, 1, 7, 2}) with a 150 ms driver returns the six rows in that order, with at "
+         "query_all(db, ids) with six fresh ids and a 150 ms driver returns the six rows in that order, with at "
          "least 3 queries running at the same moment (the default pool has 5 threads or more), none on the "
          "loop's thread.",
          {"Awaiting the queries one after another keeps the loop free but runs one query at a time. How did "
@@ -139,11 +165,12 @@ int main(int argc, char** argv) {
           "co_return co_await coop::gather(std::move(qs));"},
          [] {
            ex09::LegacyDriver db(150ms);
-           const std::vector<int> ids{5, 3, 9, 1, 7, 2};
+           const std::vector<int> ids = fresh_ids(6);
            grading::Run run;
            const auto s = run_real(beside_heartbeat(ex09::query_all(db, ids), db), &run);
            grading::check(s.error.empty(), "query_all threw " + s.error);
-           grading::check_eq(*s.value, rows_of(ids), "query_all's rows");
+           check_called_for(db, ids, "query_all");
+           grading::check_eq(*s.value, rows_of(ids), "query_all's rows (in the order of the ids)");
            grading::check(!db.threads().contains(s.loop_thread),
                           fmt::format("queries ran on the loop's own thread (the heartbeat beat {} times).{}", s.beats,
                                       slow_steps(run)));
@@ -168,10 +195,11 @@ int main(int argc, char** argv) {
          [] {
            ex09::LegacyDriver db(40ms);
            ex09::SerialDriver client(db);
-           const std::vector<int> first{1, 2, 3, 4, 5};
+           const std::vector<int> first = fresh_ids(5);
            grading::Run run;
            const auto s = run_real(beside_heartbeat(at_once(client, first), db), &run);
            grading::check(s.error.empty(), "five calls of SerialDriver::query at once: one threw " + s.error);
+           check_called_for(db, first, "five calls of SerialDriver::query at once");
            grading::check_eq(*s.value, rows_of(first), "the rows of five calls at once");
            grading::check(db.most_at_once() == 1,
                           fmt::format("{} calls ran at the same time in a driver that is not thread-safe: every call "
@@ -190,8 +218,9 @@ int main(int argc, char** argv) {
                           fmt::format("the heartbeat beat {} times during five 40 ms calls (about 20 expected, at "
                                       "least 5): the loop was not free while they ran.{}",
                                       s.beats, slow_steps(run)));
-           const auto later = run_real(at_once(client, {6, 7}));
-           grading::check_eq(later, rows_of({6, 7}), "the rows of two more calls");
+           const std::vector<int> more = fresh_ids(2);
+           const auto later = run_real(at_once(client, more));
+           grading::check_eq(later, rows_of(more), "the rows of two more calls");
            grading::check(db.threads().size() == 1 && db.most_at_once() == 1,
                           fmt::format("two more calls through the same SerialDriver: the driver has now been called "
                                       "from {} threads, at most {} at once; expected 1 thread, 1 at a time (a pool "
@@ -200,9 +229,9 @@ int main(int argc, char** argv) {
          });
 
   g.part("query_with_timeout: a time limit, errors unchanged",
-         "query_with_timeout(db, 4, 2 s) returns \"row 4\"; for id -3 the driver's DriverError reaches the caller "
-         "unchanged; with a 400 ms driver and a 50 ms timeout it throws coop::TimeoutError while the query is still "
-         "running.",
+         "query_with_timeout(db, id, 2 s) returns the driver's row; for a negative id the driver's DriverError "
+         "reaches the caller unchanged; with a 400 ms driver and a 50 ms timeout it throws coop::TimeoutError while "
+         "the query is still running.",
          {"coop::wait_for(task, timeout) gives a Task a time limit. What must that task do while the query runs, "
           "for the timer to be able to fire?",
           "Give wait_for the query_async of part 1: when the time is up, it cancels the task, which stops waiting "
@@ -211,27 +240,39 @@ int main(int argc, char** argv) {
           "co_return co_await coop::wait_for(query_async(db, id), timeout);"},
          [] {
            ex09::LegacyDriver fast(20ms);
-           const auto ok = run_real(beside_heartbeat(ex09::query_with_timeout(fast, 4, 2s), fast));
-           grading::check(ok.value == std::optional<std::string>("row 4"),
-                          "query_with_timeout(db, 4, 2 s) with a 20 ms driver: got " + outcome(ok) +
-                              ", expected \"row 4\"");
+           const int id = fresh_id();
+           const auto ok = run_real(beside_heartbeat(ex09::query_with_timeout(fast, id, 2s), fast));
+           check_called_for(fast, {id}, fmt::format("query_with_timeout(db, {}, 2 s)", id));
+           grading::check(ok.value == std::optional<std::string>("row " + std::to_string(id)),
+                          fmt::format("query_with_timeout(db, {}, 2 s) with a 20 ms driver: got {}, expected "
+                                      "\"row {}\"",
+                                      id, outcome(ok), id));
 
-           const auto bad = run_real(beside_heartbeat(ex09::query_with_timeout(fast, -3, 2s), fast));
-           grading::check(bad.error == "DriverError(\"query -3: no such row\")",
-                          "query_with_timeout(db, -3, 2 s): the driver threw DriverError(\"query -3: no such row\"); "
-                          "the caller got " + outcome(bad) + ". Let it through unchanged");
+           const int missing = -fresh_id();
+           const std::string driver_error = fmt::format("DriverError(\"query {}: no such row\")", missing);
+           const auto bad = run_real(beside_heartbeat(ex09::query_with_timeout(fast, missing, 2s), fast));
+           check_called_for(fast, {id, missing}, fmt::format("query_with_timeout(db, {}, 2 s)", missing));
+           grading::check(bad.error == driver_error,
+                          fmt::format("query_with_timeout(db, {}, 2 s): the driver threw {}; the caller got {}. Let it "
+                                      "through unchanged",
+                                      missing, driver_error, outcome(bad)));
 
            ex09::LegacyDriver slow(400ms);
+           const int late_id = fresh_id();
            grading::Run run;
-           const auto late = run_real(beside_heartbeat(ex09::query_with_timeout(slow, 8, 50ms), slow), &run);
+           const auto late = run_real(beside_heartbeat(ex09::query_with_timeout(slow, late_id, 50ms), slow), &run);
            grading::check(late.error.starts_with("coop::TimeoutError"),
-                          fmt::format("query_with_timeout(db, 8, 50 ms) with a 400 ms driver: got {}, expected "
+                          fmt::format("query_with_timeout(db, {}, 50 ms) with a 400 ms driver: got {}, expected "
                                       "coop::TimeoutError.{}",
-                                      outcome(late),
+                                      late_id, outcome(late),
                                       late.value ? " The call waited for the query: was it made on the loop's "
                                                    "thread (the timer cannot fire while the loop is blocked), or "
                                                    "without a time limit?" + slow_steps(run)
                                                  : ""));
+           grading::check(slow.order() == std::vector<int>{late_id},
+                          fmt::format("query_with_timeout(db, {}, 50 ms): the driver was called for {}, expected once "
+                                      "for {}: make the query, and give up waiting for it at the timeout",
+                                      late_id, slow.order(), late_id));
            grading::check(late.finished_before == 0,
                           "TimeoutError came only after the 400 ms query had finished: give up at the timeout, "
                           "without waiting for the thread");

@@ -3,7 +3,9 @@
 #include "grader.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <random>
 
 // Under ThreadSanitizer a data race is reported and the program runs on; in a part's child
 // process, which ends with _exit, the report would change nothing. Halting on the first
@@ -28,6 +30,39 @@ coop::RunOptions options(Run* record, RunSettings s) {
     o.on_diagnostic = [record](const coop::Diagnostic& d) { record->diagnostics.push_back(d); };
   }
   return o;
+}
+
+bool is_fatal(const coop::Diagnostic& d) noexcept {
+  using K = coop::Diagnostic::Kind;
+  return d.kind == K::swallowed_cancellation || d.kind == K::unretrieved_exception || d.kind == K::abandoned;
+}
+
+void fail_on_warnings(const std::vector<coop::Diagnostic>& diagnostics, std::size_t from) {
+  for (std::size_t i = from; i < diagnostics.size(); ++i) {
+    const coop::Diagnostic& d = diagnostics[i];
+    if (!is_fatal(d)) continue;
+    std::string advice;
+    switch (d.kind) {
+      case coop::Diagnostic::Kind::swallowed_cancellation:
+        advice = "A catch (...) around a co_await catches CancelledError too: catch the errors you mean "
+                 "(const std::exception&; CancelledError is not one), or re-throw";
+        break;
+      case coop::Diagnostic::Kind::unretrieved_exception:
+        advice = "Every task you start must be awaited (or gathered) so its failure reaches someone; a task "
+                 "left to fail alone hides the error";
+        break;
+      default:
+        advice = "A task must stop when it is cancelled: let CancelledError leave the task instead of "
+                 "catching it and waiting again";
+        break;
+    }
+    fail(fmt::format("the runtime warned: {}. {}", d.message, advice));
+  }
+}
+
+void print_warnings(const std::vector<coop::Diagnostic>& diagnostics, std::size_t from) noexcept {
+  for (std::size_t i = from; i < diagnostics.size(); ++i)
+    if (is_fatal(diagnostics[i])) std::fprintf(stderr, "coop: warning: %s\n", diagnostics[i].message.c_str());
 }
 
 namespace {
@@ -77,6 +112,67 @@ int Run::max_waiting_at_once() const {
     most = std::max(most, now);
   }
   return most;
+}
+
+std::vector<Run::Wait> Run::waits(coop::WaitKind kind) const {
+  std::vector<Wait> out;
+  std::map<std::uint64_t, std::size_t> open;  // task -> its wait in `out` not yet over
+  for (const coop::TraceEvent& e : trace.events()) {
+    using K = coop::TraceEvent::Kind;
+    if (e.kind == K::suspended && e.wait == kind) {
+      open[e.task] = out.size();
+      out.push_back(Wait{e.task, e.task_name, e.wait, e.detail, e.at, e.at});
+    } else if (e.kind == K::woken || e.kind == K::finished || e.kind == K::suspended) {
+      auto it = open.find(e.task);
+      if (it == open.end()) continue;
+      out[it->second].to = e.at;
+      open.erase(it);
+    }
+  }
+  const coop::Clock::duration end = main_end();
+  for (const auto& [task, i] : open) out[i].to = std::max(out[i].from, end);
+  return out;
+}
+
+int Run::most_at_once(const std::vector<Wait>& waits) {
+  std::vector<std::pair<coop::Clock::duration, int>> edges;  // (time, +1 start / -1 end)
+  for (const Wait& w : waits) {
+    if (w.to <= w.from) continue;  // over at once: never in progress beside another
+    edges.emplace_back(w.from, +1);
+    edges.emplace_back(w.to, -1);
+  }
+  std::sort(edges.begin(), edges.end());  // at equal times -1 sorts first: ends before starts
+  int now = 0, most = 0;
+  for (const auto& [at, step] : edges) most = std::max(most, now += step);
+  return most;
+}
+
+namespace {
+std::mt19937_64& generator() {
+  static std::random_device device;
+  static std::mt19937_64 gen(device());  // seeded once per process (each part is one) from the device
+  return gen;
+}
+}  // namespace
+
+long fresh_number(long lo, long hi) { return std::uniform_int_distribution<long>(lo, hi)(generator()); }
+
+std::vector<long> fresh_numbers(std::size_t n, long lo, long hi) {
+  std::vector<long> out;
+  while (out.size() < n) {
+    const long x = fresh_number(lo, hi);
+    if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
+  }
+  return out;
+}
+
+std::string token(std::size_t length) {
+  std::mt19937_64& gen = generator();
+  static constexpr std::string_view alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+  std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+  std::string s;
+  for (std::size_t i = 0; i < length; ++i) s += alphabet[pick(gen)];
+  return s;
 }
 
 }  // namespace grading

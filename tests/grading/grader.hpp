@@ -26,10 +26,12 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "exercise.hpp"
@@ -64,26 +66,85 @@ struct Run {
   int max_waiting_at_once() const;
   // When main finished (or the last event, if it did not).
   coop::Clock::duration main_end() const noexcept;
+
+  // One suspension of one task, from the trace: what it waited on, and from when to when
+  // (`to` is when it was woken, or when it finished; the run's end if neither came).
+  struct Wait {
+    std::uint64_t task = 0;
+    std::string task_name;
+    coop::WaitKind kind{};
+    std::string detail;  // e.g. "sleep(300 ms)"
+    coop::Clock::duration from{}, to{};
+    coop::Clock::duration length() const noexcept { return to - from; }
+  };
+  // Every suspension on a wait of this kind, main's included, in the order they began.
+  std::vector<Wait> waits(coop::WaitKind kind) const;
+  // The most of these waits in progress at one moment (one ending at t is over before one
+  // starting at t begins).
+  static int most_at_once(const std::vector<Wait>& waits);
 };
+
+// A word nobody can guess, fresh for every run of a grader (std::random_device): inputs made
+// of these mean an answer cannot be written down in advance, only computed from the work.
+std::string token(std::size_t length = 8);
+// A number in [lo, hi], fresh for every run in the same way.
+long fresh_number(long lo, long hi);
+// `n` different numbers in [lo, hi], in no particular order.
+std::vector<long> fresh_numbers(std::size_t n, long lo, long hi);
 
 // Options for one run: virtual time unless a part needs real threads.
 struct RunSettings {
   bool virtual_time = true;
   std::chrono::milliseconds slow_step_warning{0};  // off unless a part checks for it
+  // A swallowed cancellation, a never-retrieved exception or a task abandoned at shutdown
+  // fails the part (see grading::run). A check that provokes one on purpose sets this and
+  // reads Run::diagnostics itself.
+  bool warnings_are_expected = false;
 };
 
 coop::RunOptions options(Run* record, RunSettings s);
 
-// coop::run for graders: virtual time, trace and warnings into `record` (when given).
+// The loop's warnings that mean the student's code is wrong, however right its results
+// look: a task that caught CancelledError and returned (whoever cancelled it believes it
+// stopped), a task whose exception nobody looked at (a failure went unnoticed), a task that
+// did not stop when cancelled at shutdown. slow_step is not among them: it depends on the
+// machine, and the checks that care about it ask for it (RunSettings::slow_step_warning).
+bool is_fatal(const coop::Diagnostic& d) noexcept;
+
+// After a run that returned: fails with the first fatal warning from diagnostics[from...],
+// saying what to change. After a run that threw, the exception says more about what went
+// wrong, so those warnings go to the part's output instead.
+void fail_on_warnings(const std::vector<coop::Diagnostic>& diagnostics, std::size_t from = 0);
+void print_warnings(const std::vector<coop::Diagnostic>& diagnostics, std::size_t from = 0) noexcept;
+
+// coop::run for graders: virtual time, trace and warnings into `record` (when given). The
+// warnings are collected also without a record, so no check can miss one.
 template <class T>
 T run(coop::Task<T> main, Run* record = nullptr, RunSettings s = {}) {
-  struct SetTook {  // fills record->took, also when run() throws
+  std::vector<coop::Diagnostic> unrecorded;
+  std::vector<coop::Diagnostic>& warnings = record != nullptr ? record->diagnostics : unrecorded;
+  struct After {  // fills record->took, and prints the warnings when run() throws
     Run* r;
-    ~SetTook() {
+    const std::vector<coop::Diagnostic>& warnings;
+    std::size_t from;  // a record may be reused across runs: this run's warnings start here
+    bool returned = false;
+    ~After() {
       if (r != nullptr) r->took = r->main_end();
+      if (!returned) print_warnings(warnings, from);
     }
-  } set_took{record};
-  return coop::run(std::move(main), options(record, s));
+  } after{record, warnings, warnings.size()};
+  coop::RunOptions o = options(record, s);
+  o.on_diagnostic = [&warnings](const coop::Diagnostic& d) { warnings.push_back(d); };
+  if constexpr (std::is_void_v<T>) {
+    coop::run(std::move(main), std::move(o));
+    after.returned = true;
+    if (!s.warnings_are_expected) fail_on_warnings(warnings, after.from);
+  } else {
+    T result = coop::run(std::move(main), std::move(o));
+    after.returned = true;
+    if (!s.warnings_are_expected) fail_on_warnings(warnings, after.from);
+    return result;
+  }
 }
 
 // Time since the running loop's run() began.
