@@ -17,10 +17,19 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 
 # `make lesson N=3`, `make exercise N=3`, `make hint N=3`: a bad N is one line and exit 2,
 # before anything is built.
+# The numbers come from the course itself: the exercises from the one list
+# (course/exercises.list), the lessons from lessons/NN_*.cpp; leading zeros dropped.
 NUMBERED_GOAL := $(firstword $(filter lesson exercise hint,$(MAKECMDGOALS)))
 ifneq ($(NUMBERED_GOAL),)
-  ifneq ($(words $(N))$(filter 1 2 3 4 5 6 7 8 9 01 02 03 04 05 06 07 08 09,$(N)),1$(strip $(N)))
-    $(error make $(NUMBERED_GOAL): N must be a number from 1 to 9 (got '$(N)'), e.g. make $(NUMBERED_GOAL) N=3)
+  strip_zeros = $(foreach n,$(1),$(shell expr "x$(n)" : 'x0*\([1-9][0-9]*\)$$'))
+  ifeq ($(NUMBERED_GOAL),lesson)
+    NUMBERS := $(call strip_zeros,$(patsubst lessons/%,%,$(foreach f,$(wildcard lessons/[0-9][0-9]_*.cpp),$(firstword $(subst _, ,$(f))))))
+  else
+    NUMBERS := $(call strip_zeros,$(shell sed -n 's/^exercise  *\([0-9][0-9]*\) .*/\1/p' course/exercises.list))
+  endif
+  N_NUMBER := $(if $(filter 1,$(words $(N))),$(call strip_zeros,$(N)))
+  ifeq ($(filter $(N_NUMBER),$(NUMBERS)),)
+    $(error make $(NUMBERED_GOAL): N must be a number from $(firstword $(NUMBERS)) to $(lastword $(NUMBERS)) (got '$(N)'), e.g. make $(NUMBERED_GOAL) N=3)
   endif
 endif
 
@@ -98,10 +107,10 @@ run: $(BUILD)/CMakeCache.txt
 	@$(BUILD)/lessons/lesson01 $(ARGS)
 
 lesson: $(BUILD)/CMakeCache.txt
-	@n=$$(expr "$(N)" : '0*\([1-9]\)'); \
-	 cmake --build $(BUILD) -j $(JOBS) --target lesson0$$n || \
+	@n=$$(printf %02d $(N_NUMBER)); \
+	 cmake --build $(BUILD) -j $(JOBS) --target lesson$$n || \
 	   { echo "make lesson: lesson $$n did not build (the errors are above)" >&2; exit 2; }; \
-	 $(BUILD)/lessons/lesson0$$n $(ARGS)
+	 $(BUILD)/lessons/lesson$$n $(ARGS)
 
 # `make test`: every test, then the exercises graded, with the progress table. An exercise
 # that does not compile must not stop the others being graded, so the build keeps going
@@ -126,14 +135,12 @@ test: $(BUILD)/CMakeCache.txt
 	 graded=1; [ -x $(GRADE) ] && $(GRADE) progress $(GRADE_DIRS) && graded=0; \
 	 [ $$built = 1 ] && [ $$tested = 0 ] && [ $$graded = 0 ]
 
-NN = $$(printf %02d $$(expr "$(N)" : '0*\([1-9]\)'))
 
 # Grade one exercise, showing each check, its message, and a hint when it fails.
-exercise:
-	@$(MAKE) --no-print-directory build-keep-going
-	@bin=$(BUILD)/tests/grade_exercise_$(NN); mkdir -p $(BUILD)/grade-state; \
-	 if [ ! -x $$bin ]; then echo "make exercise: exercise $(N) did not compile (see the errors above)" >&2; exit 1; fi; \
-	 $$bin --report $(BUILD)/grade-state/$(NN).report
+# The same as ./coop run N: one way to grade, which builds exactly what was saved and runs
+# the grader under the course's limits.
+exercise: $(BUILD)/CMakeCache.txt
+	@COOP_BUILD=$(abspath $(BUILD)) ./coop run $(N_NUMBER)
 
 # The next hint for exercise N (a nudge, then a stronger one, then the approach).
 hint:
