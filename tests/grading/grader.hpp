@@ -199,12 +199,24 @@ class Grader {
   // a stronger one, the approach), and the check itself.
   void part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check);
 
-  // Runs the parts (each in its own process) and reports. See grader.cpp for the flags.
+  // Runs the parts (each in its own process) and reports. See part_runner.cpp for the flags.
   int main(int argc, char** argv);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Hidden parts: checks that stay out of the students' repository. They live in
+// tests/grading/hidden/NN_topic.cpp (built into grader NN when that file exists; make
+// student-release leaves the folder out) and add themselves with one object:
+//
+//   static grading::HiddenParts hidden([](grading::Grader& g) { g.part(...); });
+//
+// Grader::main adds them after the public parts, so they are numbered on from them; the
+// list (course/exercises.list) names them last, with visibility hidden or after_due_date.
+struct HiddenParts {
+  explicit HiddenParts(std::function<void(Grader&)> add);
 };
 
 }  // namespace grading

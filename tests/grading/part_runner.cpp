@@ -249,8 +249,20 @@ void Grader::part(std::string name, std::string what, std::array<std::string, 3>
   impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check)});
 }
 
+namespace {
+// The hidden parts' adders, in the order their files' static initialisers ran (one file a
+// grader: the order within it is the order written).
+std::vector<std::function<void(Grader&)>>& hidden_adders() {
+  static std::vector<std::function<void(Grader&)>> adders;
+  return adders;
+}
+}  // namespace
+
+HiddenParts::HiddenParts(std::function<void(Grader&)> add) { hidden_adders().push_back(std::move(add)); }
+
 int Grader::main(int argc, char** argv) {
   Impl& g = *impl_;
+  for (const auto& add : hidden_adders()) add(*this);
   const std::string prog = fmt::format("grade {:02}", g.number);
 
   // First of all, the header: the parent knows from it that static initialisation (the
