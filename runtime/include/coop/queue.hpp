@@ -4,10 +4,17 @@
 // while a bounded queue is full. That parking is backpressure: a producer faster than its
 // consumers is slowed to their pace, and memory stays bounded by maxsize.
 //
-// Items are handed over directly when someone is already waiting: a put() with a parked
-// getter gives the item straight to it, and a get() from a full queue lets the first
-// parked putter's item in. So a woken task never finds its item taken by another that ran
-// first, and a cancelled putter's item is simply never added.
+// Hand-offs, and what a cancel does to them. A put() with a parked getter gives the item
+// straight to it, so a woken getter never finds its item taken by a task that ran first.
+// A get() from a full queue wakes the first parked putter with a slot *reserved* for it;
+// the putter adds its item when it resumes (as asyncio's does), so others cannot take the
+// room meanwhile. A task cancelled after such a wake but before it resumed gets
+// CancelledError at that co_await, and gives back what the wake handed it (Wait::give_back):
+//   * a getter's item goes to the next parked getter, or back to the FRONT of the queue,
+//     so order is kept and nothing is lost (the queue may then briefly hold maxsize + 1);
+//   * a putter's reserved slot goes to the next parked putter: its own item is never added.
+// So `wait_for(q.get(), d)` never loses an item, whenever the deadline falls.
+
 #pragma once
 
 #include <cstddef>
@@ -30,6 +37,7 @@ class Queue {
   ~Queue() {  // tasks still waiting are woken with a UsageError (see Wait::orphan)
     while (!getters_.empty()) getters_.pop_front().orphan();
     while (!putters_.empty()) putters_.pop_front().orphan();
+    while (!admitted_.empty()) admitted_.pop_front().orphan();  // woken already: they throw
   }
 
   std::size_t size() const noexcept { return items_.size(); }
@@ -45,7 +53,7 @@ class Queue {
       if (queue_.items_.empty()) return false;
       item_.emplace(std::move(queue_.items_.front()));
       queue_.items_.pop_front();
-      queue_.admit_putter();
+      queue_.admit_putters();
       return true;
     }
     bool await_suspend(std::coroutine_handle<> h) {
@@ -70,19 +78,32 @@ class Queue {
       ListNode::unlink();
       return true;
     }
+    // Cancelled after an item was handed to us: it goes back, to the next getter or to
+    // the front of the queue (where it was the oldest).
+    bool give_back() noexcept override {
+      queue_.put_back(std::move(*item_));
+      item_.reset();
+      return true;
+    }
     Queue& queue_;
-    std::optional<T> item_;
+    std::optional<T> item_;  // the item, once taken or handed over
   };
 
   class Putter final : public detail::Wait, public detail::ListNode {
    public:
     Putter(Queue& q, T item) : Wait(WaitKind::queue_put), queue_(q), item_(std::move(item)) {}
+    Putter(Putter&&) = delete;
+    // Woken with a slot reserved, and destroyed without resuming (run() abandoning its
+    // task): the slot goes to the next putter.
+    ~Putter() {
+      if (linked() && !orphaned()) give_back();
+    }
     bool await_ready() {
       if (!queue_.getters_.empty()) {
         queue_.getters_.pop_front().hand(std::move(item_));
         return true;
       }
-      if (queue_.full()) return false;
+      if (!queue_.has_room()) return false;
       queue_.items_.push_back(std::move(item_));
       return true;
     }
@@ -91,13 +112,25 @@ class Queue {
       queue_.putters_.push_back(*this);
       return true;
     }
-    void await_resume() const { throw_if_interrupted(); }
+    void await_resume() {
+      throw_if_interrupted();
+      if (!linked()) return;  // added at once, in await_ready
+      // Admitted: our slot was reserved. Fill it, or hand the item to a getter that parked
+      // meanwhile (the queue is empty then).
+      ListNode::unlink();  // off queue_.admitted_
+      --queue_.reserved_;
+      if (!queue_.getters_.empty())
+        queue_.getters_.pop_front().hand(std::move(item_));
+      else
+        queue_.items_.push_back(std::move(item_));
+    }
     std::string describe() const override {
       if (orphaned()) return "a Queue destroyed while this task waited on it";
       return "Queue.put() on a full queue (maxsize " + std::to_string(queue_.maxsize_) + ")";
     }
-    void admit() {  // there is room now: our item goes in (already unlinked)
-      queue_.items_.push_back(std::move(item_));
+    void admit() noexcept {  // there is room now: a slot is reserved for us (already unlinked)
+      queue_.admitted_.push_back(*this);
+      ++queue_.reserved_;
       wake();
     }
 
@@ -106,12 +139,29 @@ class Queue {
       ListNode::unlink();  // the item is never added
       return true;
     }
+    // Cancelled after being admitted: the item is never added; the slot goes on.
+    bool give_back() noexcept override {
+      ListNode::unlink();  // off queue_.admitted_
+      --queue_.reserved_;
+      queue_.admit_putters();
+      return true;
+    }
     Queue& queue_;
     T item_;
   };
 
-  void admit_putter() {
-    if (!putters_.empty()) putters_.pop_front().admit();
+  // Room for one more item, counting the slots reserved for admitted putters.
+  bool has_room() const noexcept { return maxsize_ == 0 || items_.size() + reserved_ < maxsize_; }
+  // Wake parked putters while there is room, oldest first.
+  void admit_putters() noexcept {
+    while (!putters_.empty() && has_room()) putters_.pop_front().admit();
+  }
+  // A cancelled getter's item comes back: it was the oldest, so it goes first.
+  void put_back(T&& item) noexcept {
+    if (!getters_.empty())  // getters park only on an empty queue: the item is theirs
+      getters_.pop_front().hand(std::move(item));
+    else
+      items_.push_front(std::move(item));
   }
 
  public:
@@ -121,10 +171,14 @@ class Queue {
   [[nodiscard]] Getter get() noexcept { return Getter(*this); }
 
  private:
+  // Invariants: getters_ is empty unless items_ is; putters_ is empty unless there is no
+  // room (items_.size() + reserved_ >= maxsize_).
   std::deque<T> items_;
   detail::IntrusiveList<Getter> getters_;  // parked on an empty queue, oldest first
   detail::IntrusiveList<Putter> putters_;  // parked on a full queue, oldest first
-  std::size_t maxsize_;
+  detail::IntrusiveList<Putter> admitted_; // woken with a slot reserved, not resumed yet
+  std::size_t reserved_ = 0;               // how many of them there are
+  std::size_t maxsize_;                    // 0 = unbounded
 };
 
 }  // namespace coop
