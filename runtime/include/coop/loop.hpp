@@ -304,6 +304,8 @@ class Loop {
   // loop's poller must register again with the next.
   std::uint64_t id() const noexcept { return id_; }
   TaskBase* running() const noexcept { return running_; }
+  // run() is destroying the frames of tasks that did not finish (see abandon_remaining).
+  bool abandoning() const noexcept { return abandoning_; }
   Tracer* tracer() const noexcept { return tracer_; }
 
   // A new task (refs_ == 1 is the loop's reference): number it, make it live, queue it.
