@@ -165,6 +165,7 @@ void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string messa
 
 void Loop::spawn(TaskBase& t) {
   t.id_ = next_id_++;
+  t.loop_ = this;
   live_.push_back(t);
   push_ready(t);
   if (tracer_) {
@@ -210,6 +211,22 @@ bool Loop::cancel(TaskBase& t) {
       break;
   }
   return true;
+}
+
+void throw_foreign_loop(const std::string& what) {
+  throw UsageError(fmt::format(
+      "{} from a thread where its loop does not run: a task, Event, Lock or Queue belongs to the "
+      "loop that made it and may be used only from that loop's thread (to_thread is the door "
+      "between threads: hand results back through its return value)",
+      what));
+}
+
+void LoopAffinity::bind_or_throw(Loop* loop, const char* what) {
+  if (loop_id_ == 0) {  // made outside any loop: the first loop to use it owns it
+    if (loop != nullptr) loop_id_ = loop->id();
+    return;
+  }
+  throw_foreign_loop(what);
 }
 
 // ---- Loop: timers ------------------------------------------------------------------------

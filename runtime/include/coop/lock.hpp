@@ -72,7 +72,8 @@ class Lock {
   class Waiter final : public detail::Wait, public detail::ListNode {
    public:
     explicit Waiter(Lock& l) noexcept : Wait(WaitKind::lock), lock_(l) {}
-    bool await_ready() noexcept {
+    bool await_ready() {
+      lock_.affinity_.check_loop("Lock::lock()");
       if (lock_.locked_) return false;
       lock_.locked_ = true;  // free: take it without suspending
       lock_.set_owner(detail::Loop::current_or_null() ? detail::Loop::current_or_null()->running() : nullptr);
@@ -150,6 +151,7 @@ class Lock {
   Waiter* handed_to_ = nullptr;            // the waiter it was handed to, until that one
                                            // resumes (then guard_ holds it) or gives it back
   std::string name_;                       // for reports ("Lock 'accounts'")
+  detail::LoopAffinity affinity_;          // the loop it belongs to
   bool locked_ = false;                    // held, or handed to a waiter that has not resumed
 };
 

@@ -85,6 +85,10 @@ class Wait;
 class Job;
 class Poller;
 
+// Throws the UsageError for an object (a task, Event, Lock, Queue) used where its loop does
+// not run: `what` names the operation.
+[[noreturn]] void throw_foreign_loop(const std::string& what);
+
 // Notified when a task finishes (gather, wait_for and `co_await handle` use this).
 class DoneObserver : public ListNode {
  public:
@@ -109,6 +113,8 @@ class TaskBase : public ListNode, public Pooled {
   bool done() const noexcept { return outcome_ != Outcome::pending; }
   // The Wait it is parked on, or null when it is not waiting.
   const Wait* waiting_on() const noexcept { return state_ == State::waiting ? wait_ : nullptr; }
+  // The loop that runs it (null before create_task hands it to one).
+  const Loop* loop() const noexcept { return loop_; }
   const std::exception_ptr& exception() const noexcept { return exception_; }
 
   // asyncio Task.cancel(): false when the task has already finished.
@@ -156,6 +162,8 @@ class TaskBase : public ListNode, public Pooled {
   std::coroutine_handle<> resume_;             // where the next step continues: the innermost
                                                // suspended coroutine (the root, at first)
   Wait* wait_ = nullptr;                       // see State: parked on, or woken from
+  Loop* loop_ = nullptr;                       // the loop that runs it (set by spawn); it may be
+                                               // cancelled or awaited only on that loop's thread
   TaskBase* next_ready_ = nullptr;             // the ready queue's link
   IntrusiveList<DoneObserver> observers_;      // told when it finishes
   std::exception_ptr exception_;               // how it failed, or the CancelledError
@@ -338,6 +346,7 @@ class Loop {
   friend class TaskBase;
 
   [[noreturn]] static void no_loop(const char* what);
+  friend class LoopAffinity;
   bool park(Wait& wait, std::coroutine_handle<> h);
   void wake(TaskBase& task) noexcept;
   void push_ready(TaskBase& task) noexcept;
@@ -457,8 +466,35 @@ inline void Wait::throw_if_interrupted() const {
 
 inline bool TaskBase::cancel() {
   if (done()) return false;
-  return Loop::current("cancel()").cancel(*this);
+  Loop* loop = Loop::current_or_null();
+  if (loop != loop_) [[unlikely]]
+    throw_foreign_loop("cancel() of task '" + name() + "'");
+  return loop->cancel(*this);
 }
+
+// Which loop an Event, Lock or Queue belongs to: the one running on the thread that made
+// it, or, if it was made outside any loop, the first loop that uses it. Every operation
+// checks it (a thread-local read and a compare): an object used from another thread would
+// link that thread's tasks into its lists, or wake them from the wrong thread, with no lock
+// anywhere. asyncio has the same rule ("not thread-safe"); it only does not check it.
+class LoopAffinity {
+ public:
+  LoopAffinity() noexcept {
+    if (Loop* loop = Loop::current_or_null()) loop_id_ = loop->id();
+  }
+  // Throws UsageError when called where the owning loop does not run. `what` names the
+  // operation ("Event::set()").
+  void check_loop(const char* what) {
+    Loop* loop = Loop::current_or_null();
+    if (loop != nullptr && loop->id() == loop_id_) [[likely]]
+      return;
+    bind_or_throw(loop, what);
+  }
+
+ private:
+  void bind_or_throw(Loop* loop, const char* what);
+  std::uint64_t loop_id_ = 0;  // Loop::id() of the owner; 0 until one uses it
+};
 
 }  // namespace detail
 }  // namespace coop

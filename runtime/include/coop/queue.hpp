@@ -50,6 +50,7 @@ class Queue {
    public:
     explicit Getter(Queue& q) noexcept : Wait(WaitKind::queue_get), queue_(q) {}
     bool await_ready() {
+      queue_.affinity_.check_loop("Queue::get()");
       if (queue_.items_.empty()) return false;
       item_.emplace(std::move(queue_.items_.front()));
       queue_.items_.pop_front();
@@ -99,6 +100,7 @@ class Queue {
       if (linked() && !orphaned()) give_back();
     }
     bool await_ready() {
+      queue_.affinity_.check_loop("Queue::put()");
       if (!queue_.getters_.empty()) {
         queue_.getters_.pop_front().hand(std::move(item_));
         return true;
@@ -179,6 +181,7 @@ class Queue {
   detail::IntrusiveList<Putter> admitted_; // woken with a slot reserved, not resumed yet
   std::size_t reserved_ = 0;               // how many of them there are
   std::size_t maxsize_;                    // 0 = unbounded
+  detail::LoopAffinity affinity_;          // the loop it belongs to
 };
 
 }  // namespace coop

@@ -97,7 +97,11 @@ class JoinAwaiter final : public Wait, public DoneObserver {
     if (holds_ref_) state_.drop_ref();
   }
 
-  bool await_ready() const noexcept { return state_.done(); }
+  bool await_ready() const {
+    if (Loop::current_or_null() != state_.loop()) [[unlikely]]
+      throw_foreign_loop("co_await on the handle of task '" + state_.name() + "'");
+    return state_.done();
+  }
   bool await_suspend(std::coroutine_handle<> h) {
     if (Loop::current("co_await on a TaskHandle").running() == &state_)
       throw UsageError("task '" + state_.name() + "' awaits its own handle; it would wait for itself forever");
