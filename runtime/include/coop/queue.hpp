@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -31,7 +32,11 @@ namespace coop {
 template <class T>
 class Queue {
  public:
-  explicit Queue(std::size_t maxsize = 0) : maxsize_(maxsize) {}  // 0 = unbounded
+  // 0 = unbounded. asyncio also takes any maxsize <= 0 for "unbounded"; here the type is
+  // unsigned, so Queue<int> q(-1) would silently become a queue of 2^64 - 1 slots. No queue
+  // can hold more than PTRDIFF_MAX items, so a larger maxsize is a negative number that was
+  // converted: it is rejected, and the error says to write 0 for "unbounded".
+  explicit Queue(std::size_t maxsize = 0) : maxsize_(checked_maxsize(maxsize)) {}
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
   ~Queue() {  // tasks still waiting are woken with a UsageError (see Wait::orphan)
@@ -164,6 +169,12 @@ class Queue {
       getters_.pop_front().hand(std::move(item));
     else
       items_.push_front(std::move(item));
+  }
+  static std::size_t checked_maxsize(std::size_t maxsize) {
+    if (maxsize > static_cast<std::size_t>(PTRDIFF_MAX))
+      throw UsageError("Queue(maxsize): maxsize " + std::to_string(maxsize) +
+                       " is a negative number converted to std::size_t; use 0 for an unbounded queue");
+    return maxsize;
   }
 
  public:
