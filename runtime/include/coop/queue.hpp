@@ -4,16 +4,20 @@
 // while a bounded queue is full. That parking is backpressure: a producer faster than its
 // consumers is slowed to their pace, and memory stays bounded by maxsize.
 //
-// Hand-offs, and what a cancel does to them. A put() with a parked getter gives the item
-// straight to it, so a woken getter never finds its item taken by a task that ran first.
-// A get() from a full queue wakes the first parked putter with a slot *reserved* for it;
-// the putter adds its item when it resumes (as asyncio's does), so others cannot take the
-// room meanwhile. A task cancelled after such a wake but before it resumed gets
-// CancelledError at that co_await, and gives back what the wake handed it (Wait::give_back):
-//   * a getter's item goes to the next parked getter, or back to the FRONT of the queue,
-//     so order is kept and nothing is lost (the queue may then briefly hold maxsize + 1);
-//   * a putter's reserved slot goes to the next parked putter: its own item is never added.
-// So `wait_for(q.get(), d)` never loses an item, whenever the deadline falls.
+// Hand-offs, and what a cancel does to them. Room or an item that appears goes to a parked
+// task at once, so a woken task never finds it taken by another that ran first: a put()
+// with a parked getter hands the item straight to it, and a get() from a full queue lets
+// the first parked putter's item in (the putter is "admitted"). A task cancelled after such
+// a wake, before it resumed, gets CancelledError at that co_await and gives back what the
+// wake handed it (Wait::give_back), so nothing is lost or duplicated:
+//   * a getter's item goes to the next parked getter, or back to the FRONT of the queue
+//     (it was the oldest), order kept;
+//   * an admitted putter's item is taken out of the queue again: the put never happened,
+//     and the room goes to the next parked putter.
+// Two corners cannot be undone, and there the wake stands and the cancel lands at the
+// task's next co_await instead: the admitted item was already taken by a getter, or the
+// queue filled up again before a cancelled getter's item could go back (it would exceed
+// maxsize). So `wait_for(q.get(), d)` never loses an item, whenever the deadline falls.
 
 #pragma once
 
@@ -42,7 +46,8 @@ class Queue {
   ~Queue() {  // tasks still waiting are woken with a UsageError (see Wait::orphan)
     while (!getters_.empty()) getters_.pop_front().orphan();
     while (!putters_.empty()) putters_.pop_front().orphan();
-    while (!admitted_.empty()) admitted_.pop_front().orphan();  // woken already: they throw
+    while (!handed_.empty()) handed_.pop_front().orphan();    // woken already: they throw
+    while (!admitted_.empty()) admitted_.pop_front().orphan();
   }
 
   std::size_t size() const noexcept { return items_.size(); }
@@ -57,8 +62,7 @@ class Queue {
     bool await_ready() {
       queue_.affinity_.check_loop("Queue::get()");
       if (queue_.items_.empty()) return false;
-      item_.emplace(std::move(queue_.items_.front()));
-      queue_.items_.pop_front();
+      item_.emplace(queue_.pop_front());
       queue_.admit_putters();
       return true;
     }
@@ -69,6 +73,7 @@ class Queue {
     }
     T await_resume() {
       throw_if_interrupted();
+      ListNode::unlink();  // off queue_.handed_, if an item was handed to us
       return std::move(*item_);
     }
     std::string describe() const override {
@@ -76,6 +81,7 @@ class Queue {
     }
     void hand(T&& item) {  // a putter gives us its item directly (already unlinked)
       item_.emplace(std::move(item));
+      queue_.handed_.push_back(*this);
       wake();
     }
 
@@ -84,9 +90,11 @@ class Queue {
       ListNode::unlink();
       return true;
     }
-    // Cancelled after an item was handed to us: it goes back, to the next getter or to
-    // the front of the queue (where it was the oldest).
+    // Cancelled after an item was handed to us: it goes back, to the next getter or to the
+    // front of the queue, unless the queue is full again (then we keep it: see the top).
     bool give_back() noexcept override {
+      if (queue_.getters_.empty() && queue_.full()) return false;
+      ListNode::unlink();  // off queue_.handed_
       queue_.put_back(std::move(*item_));
       item_.reset();
       return true;
@@ -98,19 +106,13 @@ class Queue {
   class Putter final : public detail::Wait, public detail::ListNode {
    public:
     Putter(Queue& q, T item) : Wait(WaitKind::queue_put), queue_(q), item_(std::move(item)) {}
-    Putter(Putter&&) = delete;
-    // Woken with a slot reserved, and destroyed without resuming (run() abandoning its
-    // task): the slot goes to the next putter.
-    ~Putter() {
-      if (linked() && !orphaned()) give_back();
-    }
     bool await_ready() {
       queue_.affinity_.check_loop("Queue::put()");
       if (!queue_.getters_.empty()) {
         queue_.getters_.pop_front().hand(std::move(item_));
         return true;
       }
-      if (!queue_.has_room()) return false;
+      if (queue_.full()) return false;
       queue_.items_.push_back(std::move(item_));
       return true;
     }
@@ -121,54 +123,70 @@ class Queue {
     }
     void await_resume() {
       throw_if_interrupted();
-      if (!linked()) return;  // added at once, in await_ready
-      // Admitted: our slot was reserved. Fill it, or hand the item to a getter that parked
-      // meanwhile (the queue is empty then).
-      ListNode::unlink();  // off queue_.admitted_
-      --queue_.reserved_;
-      if (!queue_.getters_.empty())
-        queue_.getters_.pop_front().hand(std::move(item_));
-      else
-        queue_.items_.push_back(std::move(item_));
+      ListNode::unlink();  // off queue_.admitted_, if we were admitted
     }
     std::string describe() const override {
       if (orphaned()) return "a Queue destroyed while this task waited on it";
       return "Queue.put() on a full queue (maxsize " + std::to_string(queue_.maxsize_) + ")";
     }
-    void admit() noexcept {  // there is room now: a slot is reserved for us (already unlinked)
+    void admit() {  // there is room now: our item goes in (already unlinked)
+      index_ = queue_.items_.size();
+      queue_.items_.push_back(std::move(item_));
       queue_.admitted_.push_back(*this);
-      ++queue_.reserved_;
       wake();
     }
 
    private:
+    friend class Queue;
     bool on_cancel() noexcept override {
       ListNode::unlink();  // the item is never added
       return true;
     }
-    // Cancelled after being admitted: the item is never added; the slot goes on.
+    // Cancelled after being admitted: take our item out again, and pass the room on. If a
+    // getter took it already (we are off queue_.admitted_), the put stands.
     bool give_back() noexcept override {
-      ListNode::unlink();  // off queue_.admitted_
-      --queue_.reserved_;
+      if (!linked()) return false;
+      ListNode::unlink();
+      queue_.erase_at(index_);
       queue_.admit_putters();
       return true;
     }
     Queue& queue_;
     T item_;
+    std::size_t index_ = 0;  // admitted: where our item is in items_, kept up to date by Queue
   };
 
-  // Room for one more item, counting the slots reserved for admitted putters.
-  bool has_room() const noexcept { return maxsize_ == 0 || items_.size() + reserved_ < maxsize_; }
-  // Wake parked putters while there is room, oldest first.
-  void admit_putters() noexcept {
-    while (!putters_.empty() && has_room()) putters_.pop_front().admit();
+  // Every change at the front of items_ goes through these two, which keep the admitted
+  // putters' indexes right (there are rarely more than one or two of them).
+  T pop_front() {
+    T item = std::move(items_.front());
+    items_.pop_front();
+    admitted_.for_each([](Putter& p) {
+      if (p.index_ == 0)
+        p.ListNode::unlink();  // its item was just taken: that put can no longer be undone
+      else
+        --p.index_;
+    });
+    return item;
   }
   // A cancelled getter's item comes back: it was the oldest, so it goes first.
   void put_back(T&& item) noexcept {
-    if (!getters_.empty())  // getters park only on an empty queue: the item is theirs
+    if (!getters_.empty()) {  // getters park only on an empty queue: the item is theirs
       getters_.pop_front().hand(std::move(item));
-    else
-      items_.push_front(std::move(item));
+      return;
+    }
+    items_.push_front(std::move(item));
+    admitted_.for_each([](Putter& p) { ++p.index_; });
+  }
+  void erase_at(std::size_t index) noexcept {
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(index));
+    admitted_.for_each([&](Putter& p) {
+      if (p.index_ > index) --p.index_;
+    });
+  }
+  // Room appeared: admit parked putters while it lasts, oldest first.
+  void admit_putters() {
+    while (!putters_.empty() && !full()) putters_.pop_front().admit();
   }
   static std::size_t checked_maxsize(std::size_t maxsize) {
     if (maxsize > static_cast<std::size_t>(PTRDIFF_MAX))
@@ -184,13 +202,13 @@ class Queue {
   [[nodiscard]] Getter get() noexcept { return Getter(*this); }
 
  private:
-  // Invariants: getters_ is empty unless items_ is; putters_ is empty unless there is no
-  // room (items_.size() + reserved_ >= maxsize_).
+  // Invariants: getters_ is empty unless items_ is; putters_ is empty unless full().
   std::deque<T> items_;
   detail::IntrusiveList<Getter> getters_;  // parked on an empty queue, oldest first
   detail::IntrusiveList<Putter> putters_;  // parked on a full queue, oldest first
-  detail::IntrusiveList<Putter> admitted_; // woken with a slot reserved, not resumed yet
-  std::size_t reserved_ = 0;               // how many of them there are
+  detail::IntrusiveList<Getter> handed_;   // woken with an item, not resumed yet
+  detail::IntrusiveList<Putter> admitted_; // woken with their item in items_, not resumed yet
+                                           // and the item not taken yet
   std::size_t maxsize_;                    // 0 = unbounded
   detail::LoopAffinity affinity_;          // the loop it belongs to
 };
