@@ -221,9 +221,10 @@ void throw_foreign_loop(const std::string& what) {
       what));
 }
 
-void LoopAffinity::bind_or_throw(Loop* loop, const char* what) {
-  if (loop_id_ == 0) {  // made outside any loop: the first loop to use it owns it
-    if (loop != nullptr) loop_id_ = loop->id();
+void LoopAffinity::bind_or_throw(const char* what) {
+  Loop* loop = Loop::current_or_null();
+  if (loop_ == nullptr) {  // made outside any loop: the first loop to use it owns it
+    loop_ = loop;
     return;
   }
   throw_foreign_loop(what);

@@ -40,11 +40,10 @@ class Event {
   class Waiter final : public detail::Wait, public detail::ListNode {
    public:
     explicit Waiter(Event& e) noexcept : Wait(WaitKind::event), event_(e) {}
-    bool await_ready() const {
-      event_.affinity_.check_loop("Event::wait()");
-      return event_.set_;
-    }
+    bool await_ready() const noexcept { return event_.set_; }
     bool await_suspend(std::coroutine_handle<> h) {
+      // Checked when parking only: a set Event read from another thread changes nothing.
+      event_.affinity_.check_loop("Event::wait()");
       if (!park(h)) return false;
       event_.waiters_.push_back(*this);
       return true;

@@ -346,7 +346,6 @@ class Loop {
   friend class TaskBase;
 
   [[noreturn]] static void no_loop(const char* what);
-  friend class LoopAffinity;
   bool park(Wait& wait, std::coroutine_handle<> h);
   void wake(TaskBase& task) noexcept;
   void push_ready(TaskBase& task) noexcept;
@@ -479,21 +478,21 @@ inline bool TaskBase::cancel() {
 // anywhere. asyncio has the same rule ("not thread-safe"); it only does not check it.
 class LoopAffinity {
  public:
-  LoopAffinity() noexcept {
-    if (Loop* loop = Loop::current_or_null()) loop_id_ = loop->id();
-  }
+  LoopAffinity() noexcept : loop_(Loop::current_or_null()) {}
   // Throws UsageError when called where the owning loop does not run. `what` names the
   // operation ("Event::set()").
   void check_loop(const char* what) {
-    Loop* loop = Loop::current_or_null();
-    if (loop != nullptr && loop->id() == loop_id_) [[likely]]
+    if (Loop::current_or_null() == loop_ && loop_ != nullptr) [[likely]]
       return;
-    bind_or_throw(loop, what);
+    bind_or_throw(what);
   }
 
  private:
-  void bind_or_throw(Loop* loop, const char* what);
-  std::uint64_t loop_id_ = 0;  // Loop::id() of the owner; 0 until one uses it
+  void bind_or_throw(const char* what);
+  // The owner, compared by address only (never dereferenced): that is one load and one
+  // compare on every operation. After the owner is gone, a later loop that happens to live
+  // at the same address on the same thread is taken for it; that is harmless.
+  Loop* loop_;
 };
 
 }  // namespace detail
