@@ -165,6 +165,7 @@ void Loop::report(Diagnostic::Kind kind, const TaskBase& task, std::string messa
 
 void Loop::spawn(TaskBase& t) {
   t.id_ = next_id_++;
+  t.loop_ = this;
   live_.push_back(t);
   push_ready(t);
   if (tracer_) {
@@ -180,19 +181,53 @@ void Loop::spawn(TaskBase& t) {
 bool Loop::cancel(TaskBase& t) {
   if (t.done()) return false;
   if (tracer_) tracer_->cancel_requested(TaskInfo(t));
-  if (t.state_ == TaskBase::State::waiting) {
-    Wait& w = *t.waiting_;
-    if (!w.cancelled_) {
-      w.cancelled_ = true;
-      t.cancel_in_flight_ = true;
-      if (w.on_cancel()) wake(t);
+  switch (t.state_) {
+    case TaskBase::State::waiting: {
+      // Parked: abandon the operation and wake the task to throw at this co_await.
+      Wait& w = *t.wait_;
+      if (!w.cancelled_) {  // else a cancellation is on its way already: this one merges
+        w.cancelled_ = true;
+        if (w.on_cancel()) wake(t);
+      }
+      break;
     }
-  } else if (!t.cancel_in_flight_) {
-    // Not started, ready or running: the next park() delivers it. (If it is ready because a
-    // cancellation already woke it, that one is on its way; asyncio merges the two too.)
-    t.cancel_pending_ = true;
+    case TaskBase::State::ready: {
+      // Woken, not resumed yet: throw at the co_await it resumes from (asyncio's
+      // Task.__step does the same), once its Wait has given back what the wake handed over.
+      Wait& w = *t.wait_;
+      if (w.cancelled_ || t.cancel_pending_) break;  // one is on its way already: merge
+      if (w.orphaned_ || w.give_back())
+        w.cancelled_ = true;
+      else
+        t.cancel_pending_ = true;  // the hand-over stands; the next co_await gets it
+      break;
+    }
+    case TaskBase::State::created:
+    case TaskBase::State::running:
+      // Not started (its body will never run), or running: the next park() delivers it.
+      t.cancel_pending_ = true;
+      break;
+    case TaskBase::State::done:
+      break;
   }
   return true;
+}
+
+void throw_foreign_loop(const std::string& what) {
+  throw UsageError(fmt::format(
+      "{} from a thread where its loop does not run: a task, Event, Lock or Queue belongs to the "
+      "loop that made it and may be used only from that loop's thread (to_thread is the door "
+      "between threads: hand results back through its return value)",
+      what));
+}
+
+void LoopAffinity::bind_or_throw(const char* what) {
+  Loop* loop = Loop::current_or_null();
+  if (loop_ == nullptr) {  // made outside any loop: the first loop to use it owns it
+    loop_ = loop;
+    return;
+  }
+  throw_foreign_loop(what);
 }
 
 // ---- Loop: timers ------------------------------------------------------------------------
@@ -389,7 +424,7 @@ void Loop::wait_for_jobs() noexcept {
 }
 
 void Loop::step(TaskBase& t) {
-  if (!t.started_ && t.cancel_pending_) {
+  if (t.state_ == TaskBase::State::created && t.cancel_pending_) {
     // Cancelled before it ever ran: its body never starts (asyncio does the same).
     t.exception_ = std::make_exception_ptr(CancelledError());
     t.root_.destroy();
@@ -397,8 +432,8 @@ void Loop::step(TaskBase& t) {
     finish(t, Outcome::cancelled);
     return;
   }
-  t.started_ = true;
   t.state_ = TaskBase::State::running;
+  t.wait_ = nullptr;  // resumed: the co_await it waited at is completing now
   running_ = &t;
   if (tracer_) tracer_->step_began(TaskInfo(t));
   t.resume_.resume();
@@ -459,7 +494,7 @@ void Loop::finish(TaskBase& t, Outcome how) {
   t.outcome_ = how;
   t.state_ = TaskBase::State::done;
   t.cancel_pending_ = false;
-  t.waiting_ = nullptr;
+  t.wait_ = nullptr;
   static_cast<ListNode&>(t).unlink();  // off the live list
   if (t.shutdown_cancelled_) --shutdown_waiting_;
   if (tracer_) tracer_->task_finished(TaskInfo(t), how);
@@ -500,7 +535,7 @@ std::string Loop::describe_deadlock() const {
       "outside the loop can wake a task. Blocked:";
   const_cast<IntrusiveList<TaskBase>&>(live_).for_each([&](TaskBase& t) {
     s += fmt::format("\n  task '{}' waits on {}", t.name(),
-                     t.waiting_ != nullptr ? t.waiting_->describe() : std::string("nothing coop knows of"));
+                     t.waiting_on() != nullptr ? t.waiting_on()->describe() : std::string("nothing coop knows of"));
   });
   return s;
 }
@@ -569,7 +604,7 @@ void Loop::abandon_remaining() {
     report(Diagnostic::Kind::abandoned, *t,
            fmt::format("task '{}' did not finish after being cancelled at shutdown (waiting on {}); "
                        "its frame was destroyed",
-                       t->name(), t->waiting_ != nullptr ? t->waiting_->describe() : std::string("nothing")));
+                       t->name(), t->waiting_on() != nullptr ? t->waiting_on()->describe() : std::string("nothing")));
   // Destroying frames runs destructors, which unregister waits and drop handles. Nothing
   // may be woken meanwhile, and the ready queue is forgotten, not walked.
   abandoning_ = true;
@@ -579,7 +614,7 @@ void Loop::abandon_remaining() {
     t->add_ref();  // keep the record while frames' destructors drop handles to it
     t->outcome_ = Outcome::abandoned;  // done(): a cancel() from a destructor is a no-op
     t->state_ = TaskBase::State::done;
-    t->waiting_ = nullptr;  // its Wait is about to be destroyed with the frame
+    t->wait_ = nullptr;  // its Wait is about to be destroyed with the frame
   }
   // Newest first: a child is always spawned after its parent, so its frame (which may hold
   // references into the parent's frame, a Lock guard, say) goes before the parent's.

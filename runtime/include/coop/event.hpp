@@ -3,7 +3,9 @@
 // An Event is a flag. wait() returns at once while it is set, and otherwise parks the task
 // until set() is called; set() wakes every waiter, in the order they started waiting.
 // clear() lowers the flag again. Nothing here is thread-safe, and nothing needs to be:
-// everything runs on the loop's one thread, between awaits.
+// everything runs on the loop's one thread, between awaits. Setting it from another thread
+// is a UsageError (see LoopAffinity in loop.hpp): the wake-up would be lost. A thread hands
+// its result back through to_thread instead.
 #pragma once
 
 #include <string>
@@ -24,10 +26,14 @@ class Event {
   }
 
   void set() {
+    affinity_.check_loop("Event::set()");
     set_ = true;
     while (!waiters_.empty()) waiters_.pop_front().wake_up();
   }
-  void clear() noexcept { set_ = false; }
+  void clear() {
+    affinity_.check_loop("Event::clear()");
+    set_ = false;
+  }
   bool is_set() const noexcept { return set_; }
 
  private:
@@ -36,6 +42,8 @@ class Event {
     explicit Waiter(Event& e) noexcept : Wait(WaitKind::event), event_(e) {}
     bool await_ready() const noexcept { return event_.set_; }
     bool await_suspend(std::coroutine_handle<> h) {
+      // Checked when parking only: a set Event read from another thread changes nothing.
+      event_.affinity_.check_loop("Event::wait()");
       if (!park(h)) return false;
       event_.waiters_.push_back(*this);
       return true;
@@ -61,8 +69,9 @@ class Event {
 
  private:
   detail::IntrusiveList<Waiter> waiters_;  // parked tasks, in the order they arrived
-  std::string name_;
-  bool set_ = false;
+  std::string name_;                       // for reports ("Event 'ready'")
+  detail::LoopAffinity affinity_;          // the loop it belongs to
+  bool set_ = false;                       // the flag
 };
 
 }  // namespace coop

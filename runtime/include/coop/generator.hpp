@@ -57,14 +57,16 @@
 
 #include "coop/errors.hpp"
 #include "coop/frame_allocator.hpp"
+#include "coop/loop.hpp"
 
 namespace coop {
 
 // A coroutine that co_yields T's and may co_await in between; consumed with
 // `while (auto x = co_await gen.next()) { ... }`. Lazy, move-only; destroying it destroys
-// the frame. Use it from one task at a time (see next()), and destroy it only while no
-// next() of it is in progress: a task parked inside the body would be left waiting on a
-// destroyed frame (the task consuming it can always drop it between items).
+// the frame. Use it from one task at a time (see next()). Destroying it while a next() of
+// it is in progress (another task drops it while the consumer waits inside the body) is a
+// misuse, made safe: the frame lives on until the body stops (at its next co_yield, or its
+// end), and that next() then throws UsageError instead of yielding.
 template <class T>
 class [[nodiscard]] AsyncGenerator {
   static_assert(!std::is_reference_v<T>, "AsyncGenerator<T&> is not supported: yield a pointer or a value");
@@ -102,7 +104,17 @@ class [[nodiscard]] AsyncGenerator {
   explicit AsyncGenerator(Handle h) noexcept : handle_(h) {}
 
   void reset() noexcept {
-    if (handle_) std::exchange(handle_, {}).destroy();
+    if (!handle_) return;
+    Handle h = std::exchange(handle_, {});
+    // A consumer is inside the body, parked on one of its waits: destroying the frame now
+    // would leave that task parked on freed memory. Detach it instead; next() destroys it.
+    // (Unless run() is abandoning the tasks: then nobody will ever resume the body.)
+    detail::Loop* loop = detail::Loop::current_or_null();
+    if (h.promise().running_ && loop != nullptr && !loop->abandoning()) {
+      h.promise().detached_ = true;
+      return;
+    }
+    h.destroy();
   }
 
   // Where control goes when the body stops for now (at a co_yield) or for good (at its end):
@@ -119,6 +131,12 @@ class [[nodiscard]] AsyncGenerator {
 
   struct NextAwaiter {
     Handle body;
+
+    // The generator was dropped during this next() and the consumer's frame is destroyed
+    // before the body stopped (run() abandoning it): the body is nobody else's to free.
+    ~NextAwaiter() {
+      if (body && body.promise().detached_) body.destroy();
+    }
 
     // Checks for misuse, and answers at once for a generator that has ended.
     bool await_ready() const {
@@ -151,6 +169,12 @@ class [[nodiscard]] AsyncGenerator {
     std::optional<T> await_resume() {
       promise_type& p = body.promise();
       p.running_ = false;
+      if (p.detached_) {
+        std::exchange(body, {}).destroy();
+        throw UsageError(
+            "the AsyncGenerator was destroyed while this task was inside its next(); a generator "
+            "must outlive the next() calls in progress (drop it between items)");
+      }
       if (p.exception_) std::rethrow_exception(std::exchange(p.exception_, nullptr));
       if (!p.item_.has_value()) return std::nullopt;  // the end
       std::optional<T> item(std::move(*p.item_));
@@ -193,6 +217,8 @@ class AsyncGenerator<T>::promise_type {
   std::exception_ptr exception_;         // what the body threw, until next() rethrows it
   std::coroutine_handle<> consumer_;     // the coroutine awaiting next(), while running_
   bool running_ = false;                 // a next() is in progress
+  bool detached_ = false;                // the AsyncGenerator was destroyed meanwhile; the
+                                         // next() in progress destroys the frame
   bool starting_inline_ = false;         // inside next()'s body.resume() call
 };
 

@@ -53,6 +53,12 @@ class JoinAll final : public Wait, private TimerNode {
   void stop_children() noexcept;  // cancel every child still running; wait on for them
   void on_timer() noexcept override;
   bool on_cancel() noexcept override;
+  // Woken because every child finished, then cancelled before resuming: the children's
+  // results stand (they cannot be un-computed; dropping them could lose a queue item that
+  // wait_for(q.get(), d) took), so the cancel lands at the awaiting task's next co_await.
+  // If the group was ending early anyway (a failure, the timeout, a cancel), it is thrown
+  // here.
+  bool give_back() noexcept override { return stopping_; }
 
   std::unique_ptr<Watch[]> watches_;  // one per child: told when it finishes
   std::size_t capacity_;

@@ -10,7 +10,9 @@
 //                                          // (released when `guard` goes out of scope)
 //
 // Fair: waiters get the lock in the order they asked, handed over directly on release, so
-// a task that releases and immediately asks again goes to the back of the line.
+// a task that releases and immediately asks again goes to the back of the line. A waiter
+// cancelled after the lock was handed to it, before it resumed, passes it straight on
+// (give_back): it never runs its critical section, and the next in line is not held up.
 #pragma once
 
 #include <string>
@@ -32,6 +34,7 @@ class Lock {
   // unlocking freed memory later.
   ~Lock() {
     while (!waiters_.empty()) waiters_.pop_front().orphan();
+    if (handed_to_ != nullptr) handed_to_->orphan();  // woken already: its co_await throws
     if (guard_ != nullptr) guard_->lock_ = nullptr;
     set_owner(nullptr);
   }
@@ -69,7 +72,8 @@ class Lock {
   class Waiter final : public detail::Wait, public detail::ListNode {
    public:
     explicit Waiter(Lock& l) noexcept : Wait(WaitKind::lock), lock_(l) {}
-    bool await_ready() noexcept {
+    bool await_ready() {
+      lock_.affinity_.check_loop("Lock::lock()");
       if (lock_.locked_) return false;
       lock_.locked_ = true;  // free: take it without suspending
       lock_.set_owner(detail::Loop::current_or_null() ? detail::Loop::current_or_null()->running() : nullptr);
@@ -80,8 +84,9 @@ class Lock {
       lock_.waiters_.push_back(*this);
       return true;
     }
-    Guard await_resume() const {
+    Guard await_resume() {
       throw_if_interrupted();
+      lock_.handed_to_ = nullptr;
       return Guard(lock_);
     }
     std::string describe() const override {
@@ -92,13 +97,28 @@ class Lock {
     }
     // The lock is handed to this waiter (already unlinked).
     void grant() noexcept {
+      lock_.handed_to_ = this;
       lock_.set_owner(task());
       wake();
+    }
+    // Handed the lock but destroyed before it resumed (run() abandoning its task): the
+    // lock is passed on, not left held by nobody.
+    ~Waiter() {
+      if (!orphaned() && lock_.handed_to_ == this) {
+        lock_.handed_to_ = nullptr;
+        lock_.release();
+      }
     }
 
    private:
     bool on_cancel() noexcept override {
       ListNode::unlink();
+      return true;
+    }
+    // Cancelled after the lock was handed over, before resuming: pass it on.
+    bool give_back() noexcept override {
+      lock_.handed_to_ = nullptr;
+      lock_.release();
       return true;
     }
     Lock& lock_;
@@ -128,8 +148,11 @@ class Lock {
   detail::IntrusiveList<Waiter> waiters_;  // in the order they asked
   detail::TaskBase* owner_ = nullptr;      // the task holding it, for reports
   Guard* guard_ = nullptr;                 // the Guard holding it (there is at most one)
-  std::string name_;
-  bool locked_ = false;
+  Waiter* handed_to_ = nullptr;            // the waiter it was handed to, until that one
+                                           // resumes (then guard_ holds it) or gives it back
+  std::string name_;                       // for reports ("Lock 'accounts'")
+  detail::LoopAffinity affinity_;          // the loop it belongs to
+  bool locked_ = false;                    // held, or handed to a waiter that has not resumed
 };
 
 }  // namespace coop

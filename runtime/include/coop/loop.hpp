@@ -17,10 +17,14 @@
 // who waits for what: cancellation can abandon any wait, deadlock detection can name every
 // blocked task, and tracing sees every suspension. There is no other way to suspend.
 //
-// Cancellation, in the loop's terms: cancel() on a parked task asks its Wait to abandon
-// the operation (on_cancel) and wakes the task, whose await_resume then throws
-// CancelledError. On a task that is not parked (not started, ready, or running) it is left
-// pending, and delivered by the next park() instead of suspending.
+// Cancellation, in the loop's terms (asyncio's Task.cancel and Task.__step):
+//   * parked (waiting): its Wait abandons the operation (on_cancel) and the task is woken;
+//     its await_resume throws CancelledError.
+//   * woken, not resumed yet (ready): the CancelledError is thrown at the co_await it
+//     resumes from, and that Wait first gives back whatever the wake handed it (give_back:
+//     the lock to the next waiter, a queue item to the queue).
+//   * not started, or running: left pending; the next park() delivers it instead of
+//     suspending (a task that never started never runs its body).
 //
 // Optimisations, labelled. A loop written only to be read would keep the ready queue in a
 // std::deque<TaskBase*>, time every step with steady_clock, and put park()/wake() in the
@@ -81,6 +85,10 @@ class Wait;
 class Job;
 class Poller;
 
+// Throws the UsageError for an object (a task, Event, Lock, Queue) used where its loop does
+// not run: `what` names the operation.
+[[noreturn]] void throw_foreign_loop(const std::string& what);
+
 // Notified when a task finishes (gather, wait_for and `co_await handle` use this).
 class DoneObserver : public ListNode {
  public:
@@ -103,7 +111,10 @@ class TaskBase : public ListNode, public Pooled {
   const std::string& name() const;
   Outcome outcome() const noexcept { return outcome_; }
   bool done() const noexcept { return outcome_ != Outcome::pending; }
-  const Wait* waiting_on() const noexcept { return waiting_; }
+  // The Wait it is parked on, or null when it is not waiting.
+  const Wait* waiting_on() const noexcept { return state_ == State::waiting ? wait_ : nullptr; }
+  // The loop that runs it (null before create_task hands it to one).
+  const Loop* loop() const noexcept { return loop_; }
   const std::exception_ptr& exception() const noexcept { return exception_; }
 
   // asyncio Task.cancel(): false when the task has already finished.
@@ -133,24 +144,39 @@ class TaskBase : public ListNode, public Pooled {
   friend class Loop;
   friend class Wait;
 
-  enum class State : std::uint8_t { ready, running, waiting, done };
+  // A task's life, one state at a time, and what wait_ means in each:
+  //   created   in the ready queue; its body has not begun.            wait_ == null
+  //   running   its step is executing (Loop::running_ == this).         wait_ == null
+  //   waiting   parked on exactly one Wait; not in the ready queue.     wait_ == that Wait
+  //   ready     woken, in the ready queue; its next step resumes the    wait_ == that Wait
+  //             co_await of wait_ (whose await_resume runs first)
+  //   done      finished (outcome_ != pending); off the live list.      wait_ == null
+  // Transitions, all made by Loop: created -> running (step) or -> done (cancelled before
+  // it began); running -> waiting (park) or -> done (its body ended); waiting -> ready
+  // (wake); ready -> running (step); anything -> done when run() abandons it.
+  // Cancellation invariant: at most one CancelledError is on its way. It is on its way when
+  // cancel_pending_ is set, or when wait_ is set and wait_->cancelled_; the two never hold
+  // together, and a further cancel() while one is on its way merges into it.
+  enum class State : std::uint8_t { created, running, waiting, ready, done };
 
   std::coroutine_handle<> resume_;             // where the next step continues: the innermost
                                                // suspended coroutine (the root, at first)
-  Wait* waiting_ = nullptr;                    // what it is parked on, while State::waiting
+  Wait* wait_ = nullptr;                       // see State: parked on, or woken from
+  Loop* loop_ = nullptr;                       // the loop that runs it (set by spawn); it may be
+                                               // cancelled or awaited only on that loop's thread
   TaskBase* next_ready_ = nullptr;             // the ready queue's link
   IntrusiveList<DoneObserver> observers_;      // told when it finishes
   std::exception_ptr exception_;               // how it failed, or the CancelledError
   mutable std::unique_ptr<std::string> name_;  // made on first use when not given
   std::uint64_t id_ = 0;
   std::uint32_t refs_ = 1;                     // the loop's, until it finishes; +1 per handle
-  State state_ = State::ready;
+  State state_ = State::created;
   Outcome outcome_ = Outcome::pending;
-  bool started_ = false;                       // its first step has begun
-  bool cancel_pending_ = false;                // cancel() arrived while not parked
-  bool cancel_in_flight_ = false;              // a CancelledError is on its way (woken to get
-                                               // it, or pending): more cancel()s merge into it
-  bool cancel_delivered_ = false;              // a CancelledError was thrown into it
+  bool cancel_pending_ = false;                // a cancel() for the next park() to deliver (it
+                                               // came while created or running, or its wake
+                                               // handed over what cannot be given back)
+  bool cancel_delivered_ = false;              // a CancelledError was thrown into it: returning
+                                               // normally afterwards swallows it (warned)
   bool shutdown_cancelled_ = false;            // run() is winding down and cancelled it
   bool retrieved_ = false;                     // someone looked at its exception
   bool reported_ = false;                      // its exception was reported as unretrieved
@@ -163,6 +189,11 @@ class TaskBase : public ListNode, public Pooled {
 //                      ...register (link into a list, set a timer)...; return true;
 //   when it happens:   ...unregister...; wake();
 //   on_cancel():       unregister; return true (or false to wake() later yourself)
+//   give_back():       the task was woken (the operation completed) but is cancelled before
+//                      it resumed: return what the wake handed over (the lock, the item)
+//                      and return true; CancelledError is then thrown at this co_await.
+//                      Return false when it cannot be undone (bytes already read, a child's
+//                      result): the result stands and the cancel lands at the next co_await.
 //   await_resume():    throw_if_interrupted(); then produce the result
 //   destructor:        unregister if still registered (a frame can be destroyed while
 //                      parked, when run() abandons a task). Deriving from ListNode or
@@ -195,6 +226,15 @@ class Wait {
   // wake it later itself (gather, which first waits for its cancelled children).
   virtual bool on_cancel() noexcept { return true; }
 
+  // The task was woken from this wait, and is cancelled before it resumed (asyncio throws
+  // the CancelledError into the await it resumes from; so do we). Give back what the wake
+  // handed over, so that nothing is lost or duplicated: Lock passes the lock on, Queue puts
+  // the item back at the front, or gives up the room it had reserved. Return true to have
+  // CancelledError thrown at this co_await; false if the hand-over cannot be undone, in
+  // which case the co_await completes normally and the cancel waits for the next one.
+  // Most waits hand over nothing that could be lost: the default gives back nothing.
+  virtual bool give_back() noexcept { return true; }
+
   // Parks the running task on this wait, to be resumed at `h`. Returns false, and does not
   // park, when a cancellation is pending: it is delivered at this co_await instead.
   bool park(std::coroutine_handle<> h);
@@ -213,10 +253,10 @@ class Wait {
  private:
   friend class Loop;
   friend class Poller;  // wakes the socket waits it finished
-  TaskBase* task_ = nullptr;
+  TaskBase* task_ = nullptr;  // the task that parked here (set by park())
   WaitKind kind_;
-  bool cancelled_ = false;
-  bool orphaned_ = false;
+  bool cancelled_ = false;    // cancel() reached the task here: await_resume throws CancelledError
+  bool orphaned_ = false;     // what it was registered with died: await_resume throws UsageError
 };
 
 // An entry in the loop's timer heap. The owner is told when the deadline passes.
@@ -272,6 +312,8 @@ class Loop {
   // loop's poller must register again with the next.
   std::uint64_t id() const noexcept { return id_; }
   TaskBase* running() const noexcept { return running_; }
+  // run() is destroying the frames of tasks that did not finish (see abandon_remaining).
+  bool abandoning() const noexcept { return abandoning_; }
   Tracer* tracer() const noexcept { return tracer_; }
 
   // A new task (refs_ == 1 is the loop's reference): number it, make it live, queue it.
@@ -380,23 +422,24 @@ inline bool Loop::park(Wait& w, std::coroutine_handle<> h) {
   if (t == nullptr) throw UsageError("a coop awaitable was awaited outside a task run by coop::run");
   w.task_ = t;
   if (t->cancel_pending_) {
-    // cancel() arrived while the task was running or ready: deliver it at this co_await.
+    // cancel() arrived while the task was running (or could not be thrown at the co_await
+    // it resumed from): deliver it at this co_await.
     t->cancel_pending_ = false;
-    t->cancel_in_flight_ = true;
     w.cancelled_ = true;
     if (w.on_cancel()) return false;  // resume at once; await_resume throws CancelledError
     // The wait finishes the cancellation itself (gather draining its children): park.
   }
   t->resume_ = h;
-  t->waiting_ = &w;
+  t->wait_ = &w;
   t->state_ = TaskBase::State::waiting;
   if (tracer_) tracer_->task_suspended(TaskInfo(*t), WaitInfo(w));
   return true;
 }
 
+// waiting -> ready. wait_ stays: it is the co_await the task resumes from, where a cancel()
+// that comes before the task runs is thrown.
 inline void Loop::wake(TaskBase& t) noexcept {
   if (abandoning_ || t.state_ != TaskBase::State::waiting) return;
-  t.waiting_ = nullptr;
   t.state_ = TaskBase::State::ready;
   push_ready(t);
   if (tracer_) tracer_->task_woken(TaskInfo(t));
@@ -409,13 +452,12 @@ inline void Wait::wake() noexcept {
 }
 
 inline bool Wait::parked() const noexcept {
-  return task_ != nullptr && task_->waiting_ == this;
+  return task_ != nullptr && task_->wait_ == this && task_->state_ == TaskBase::State::waiting;
 }
 
 inline void Wait::throw_if_interrupted() const {
   if (cancelled_) {
-    task_->cancel_in_flight_ = false;  // delivered: a later cancel() is a new one
-    task_->cancel_delivered_ = true;
+    task_->cancel_delivered_ = true;  // delivered: a later cancel() is a new one
     throw CancelledError();
   }
   if (orphaned_) throw_orphaned();
@@ -423,8 +465,35 @@ inline void Wait::throw_if_interrupted() const {
 
 inline bool TaskBase::cancel() {
   if (done()) return false;
-  return Loop::current("cancel()").cancel(*this);
+  Loop* loop = Loop::current_or_null();
+  if (loop != loop_) [[unlikely]]
+    throw_foreign_loop("cancel() of task '" + name() + "'");
+  return loop->cancel(*this);
 }
+
+// Which loop an Event, Lock or Queue belongs to: the one running on the thread that made
+// it, or, if it was made outside any loop, the first loop that uses it. Every operation
+// checks it (a thread-local read and a compare): an object used from another thread would
+// link that thread's tasks into its lists, or wake them from the wrong thread, with no lock
+// anywhere. asyncio has the same rule ("not thread-safe"); it only does not check it.
+class LoopAffinity {
+ public:
+  LoopAffinity() noexcept : loop_(Loop::current_or_null()) {}
+  // Throws UsageError when called where the owning loop does not run. `what` names the
+  // operation ("Event::set()").
+  void check_loop(const char* what) {
+    if (Loop::current_or_null() == loop_ && loop_ != nullptr) [[likely]]
+      return;
+    bind_or_throw(what);
+  }
+
+ private:
+  void bind_or_throw(const char* what);
+  // The owner, compared by address only (never dereferenced): that is one load and one
+  // compare on every operation. After the owner is gone, a later loop that happens to live
+  // at the same address on the same thread is taken for it; that is harmless.
+  Loop* loop_;
+};
 
 }  // namespace detail
 }  // namespace coop

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <string>
 
 #include "coop/loop.hpp"
@@ -58,10 +59,22 @@ class SleepAwaiter final : public Wait, public TimerNode {
 }
 
 // The same for fractional durations, e.g. sleep(0.25s) with std::chrono_literals.
+// Converting a double to Clock::duration overflows (undefined behaviour; in practice a
+// huge sleep became a negative one and returned at once) beyond ~292 years, so: longer
+// than Clock::duration can hold saturates to Clock::duration::max(), "never" (the deadline
+// saturates too, see Loop::deadline_after); as negative saturates to min(), one loop turn
+// like any d <= 0; NaN is no duration at all and is a UsageError.
 template <class Rep, class Period>
   requires std::chrono::treat_as_floating_point_v<Rep>
 [[nodiscard]] detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) {
-  return sleep(std::chrono::ceil<Clock::duration>(d));
+  using Exact = std::chrono::duration<long double, Clock::period>;
+  const long double ticks = std::chrono::duration_cast<Exact>(d).count();
+  if (std::isnan(ticks)) throw UsageError("coop::sleep(): the duration is NaN");
+  // Compared as long double: max() itself may round up on conversion, so stay just below.
+  constexpr long double limit = static_cast<long double>(Clock::duration::max().count()) * 0.999L;
+  if (ticks >= limit) return sleep(Clock::duration::max());
+  if (ticks <= -limit) return sleep(Clock::duration::min());
+  return sleep(std::chrono::ceil<Clock::duration>(Exact(ticks)));
 }
 
 }  // namespace coop

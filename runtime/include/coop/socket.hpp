@@ -127,6 +127,10 @@ class SocketWait : public IoWait {
   SocketWait(int fd, std::uint64_t* loop_id, Poller::Direction direction, const Endpoint& where) noexcept
       : fd_(fd), loop_id_(loop_id), direction_(direction), where_(where) {}
   bool park_on_socket(std::coroutine_handle<> h);  // Wait::park, then the poller
+  // Woken with the operation done (bytes read or sent, a connection accepted), then
+  // cancelled before resuming: none of that can be undone, so the result is delivered and
+  // the cancel lands at the next co_await.
+  bool give_back() noexcept override { return false; }
   void require_open() const;                      // UsageError on a closed socket
   void throw_if_failed(const char* operation) const;
   std::string describe_as(const char* operation) const;

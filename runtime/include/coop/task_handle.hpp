@@ -87,17 +87,28 @@ class TaskState final : public TaskBase {
 };
 
 // `co_await handle`: park until the task finishes (or return at once if it has).
+// While parked it holds a reference to the record: the last TaskHandle may be dropped by
+// another task meanwhile, and await_resume still reads the result from it.
 template <class T>
 class JoinAwaiter final : public Wait, public DoneObserver {
  public:
   explicit JoinAwaiter(TaskState<T>& state) noexcept : Wait(WaitKind::task), state_(state) {}
+  ~JoinAwaiter() {
+    if (holds_ref_) state_.drop_ref();
+  }
 
-  bool await_ready() const noexcept { return state_.done(); }
+  bool await_ready() const {
+    if (Loop::current_or_null() != state_.loop()) [[unlikely]]
+      throw_foreign_loop("co_await on the handle of task '" + state_.name() + "'");
+    return state_.done();
+  }
   bool await_suspend(std::coroutine_handle<> h) {
     if (Loop::current("co_await on a TaskHandle").running() == &state_)
       throw UsageError("task '" + state_.name() + "' awaits its own handle; it would wait for itself forever");
     if (!park(h)) return false;
     state_.add_observer(*this);
+    state_.add_ref();
+    holds_ref_ = true;
     return true;
   }
   T await_resume() {
@@ -113,6 +124,7 @@ class JoinAwaiter final : public Wait, public DoneObserver {
     return true;
   }
   TaskState<T>& state_;
+  bool holds_ref_ = false;  // a reference taken while parked, dropped with the awaiter
 };
 
 }  // namespace detail
