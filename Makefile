@@ -45,7 +45,7 @@ ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
   endif
 endif
 
-.PHONY: all build build-keep-going run lesson test exercise hint grade teeth golden bench bench-core bench-compare bench-build load deps check-asan check-tsan check-poll check-clang check-O0 check-valgrind stress fuzz clean help
+.PHONY: all build build-keep-going run lesson test exercise hint grade teeth golden bench bench-core bench-compare bench-build load deps check-asan check-tsan check-poll check-clang check-clang-opt check-portable check-O0 check-valgrind stress fuzz clean help
 
 all: build
 
@@ -67,6 +67,8 @@ help:
 	@echo "  make check-tsan     thread tests with ThreadSanitizer (build-tsan/)"
 	@echo "  make check-poll     socket tests on the poll() fallback instead of epoll (build-poll/)"
 	@echo "  make check-clang    runtime tests built with Clang 14 at -O0 (build-clang/)"
+	@echo "  make check-clang-opt everything built with Clang 14, optimised (RelWithDebInfo), every test (build-clang-opt/)"
+	@echo "  make check-portable the portable build (POSIX calls only, as on a Mac) with Clang 14 and libc++, every test (build-portable/)"
 	@echo "  make check-O0       runtime tests built with GCC at -O0 (build-O0/)"
 	@echo "  make check-valgrind every lesson under valgrind memcheck: no error, no leak"
 	@echo "  make stress         random concurrent programs, each checked (SEEDS=10000 of them, from FIRST=1)"
@@ -211,6 +213,23 @@ check-clang: $(DEPS_STAMP)
 check-O0: $(DEPS_STAMP)
 	$(call runtime_check,build-O0,$(CXX_DEFAULT),,runtime)
 
+# Everything built and every test run, in other configurations (CI runs these too).
+# $(1) tree, $(2) compiler, $(3) CMake options
+define full_check
+	@cmake -S . -B $(1) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=$(2) $(3) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(1) -j $(JOBS)
+	@ctest --test-dir $(1) --output-on-failure -j $(JOBS)
+endef
+CLANG_CXX = $$(command -v clang++-14 || echo clang++)
+
+# Clang's optimiser (which elides coroutine frames GCC allocates) on the whole course.
+check-clang-opt: $(DEPS_STAMP)
+	$(call full_check,build-clang-opt,$(CLANG_CXX),)
+# The portable build, the one a Mac takes: POSIX calls only (the poll() poller; no epoll,
+# accept4 or /proc), LLVM's libc++, fmt header-only (CMakeLists.txt, COOP_PORTABLE).
+check-portable: $(DEPS_STAMP)
+	$(call full_check,build-portable,$(CLANG_CXX),-DCOOP_PORTABLE=ON -DCOOP_LIBCXX=ON)
+
 # Every lesson under valgrind's memcheck: no error and no leak (definite, indirect or
 # possible). The frame pool hides a use after free from memcheck (check-asan catches
 # those); this adds leaks and uninitialised reads, in the optimised build students run.
@@ -254,6 +273,6 @@ fuzz: $(DEPS_STAMP)
 include course/autograde/autograde.mk
 
 clean:
-	rm -rf $(BUILD) build-bench build-asan build-tsan build-poll build-clang build-O0 build-fuzz
+	rm -rf $(BUILD) build-bench build-asan build-tsan build-poll build-clang build-clang-opt build-portable build-O0 build-fuzz
 
 , := ,

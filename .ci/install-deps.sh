@@ -6,8 +6,9 @@
 #                                      command to run and exit 1
 #   sh .ci/install-deps.sh --compiler  print the C++ compiler coop should use, and exit
 #   sh .ci/install-deps.sh --ci        also install what CI needs beyond `make test`
-#                                      (clang-14 for the Clang build; the benchmark peers
-#                                      python3-uvloop and libboost-dev)
+#                                      (clang-14 and LLVM's libc++ for the Clang and portable
+#                                      builds; the benchmark peers python3-uvloop and
+#                                      libboost-dev)
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
 # Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 12 or
@@ -75,6 +76,9 @@ command -v python3 >/dev/null 2>&1 || pkg python3 python3
 command -v script >/dev/null 2>&1 || pkg bsdutils util-linux
 if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
+  # LLVM's libc++, the standard library a Mac has (make check-portable).
+  [ -f /usr/lib/llvm-14/include/c++/v1/coroutine ] || add libc++-14-dev
+  [ -f /usr/lib/llvm-14/include/cxxabi.h ] || add libc++abi-14-dev
   command -v ninja >/dev/null 2>&1 || add ninja-build
   command -v ccache >/dev/null 2>&1 || add ccache  # CI's many build trees share compiles
   command -v git >/dev/null 2>&1 || add git
