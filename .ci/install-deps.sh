@@ -6,13 +6,17 @@
 #                                      command to run and exit 1
 #   sh .ci/install-deps.sh --compiler  print the C++ compiler coop should use, and exit
 #   sh .ci/install-deps.sh --ci        also install what CI needs beyond `make test`
-#                                      (clang-14 for the Clang build; the benchmark peers
-#                                      python3-uvloop and libboost-dev)
+#                                      (clang-14 and LLVM's libc++ for the Clang and portable
+#                                      builds; the benchmark peers python3-uvloop and
+#                                      libboost-dev)
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
-# Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 12 or
-# Clang >= 14), the headers/CMake packages of fmt, doctest and CLI11, and for the lesson
-# tests python3 and script.
+# Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 11 or
+# Clang >= 14: the oldest that pass every test), the headers/CMake packages of fmt (>= 8),
+# doctest and CLI11, and for the lesson tests python3 and script.
+#
+# Without root or sudo it cannot install; it says what to ask for, or how to use libraries
+# built into a directory of one's own (CMAKE_PREFIX_PATH). `make DEPS_OK=1` skips it.
 set -u
 
 mode=install
@@ -23,27 +27,50 @@ case "${1:-}" in
   *) echo "install-deps.sh: unknown option '$1' (use --compiler or --ci)" >&2; exit 2 ;;
 esac
 
-# The major version of a compiler, or 0 when it is missing.
-major() {
-  command -v "$1" >/dev/null 2>&1 || { echo 0; return; }
-  printf '__GNUC__ __clang_major__\n' | "$1" -E -x c++ - 2>/dev/null | tail -n 1 |
-    awk '{ if ($2 != "__clang_major__") print $2; else print $1 }'
+# What a compiler really is, asked of its preprocessor, not read from its name: "gcc 12",
+# "clang 14" (Apple's Clang too), or nothing when it is missing or no C++ compiler. A
+# `g++` that is Clang underneath is Clang (on macOS it is, legitimately).
+identify() {
+  command -v "$1" >/dev/null 2>&1 || return 1
+  printf '#if defined(__clang__)\nclang __clang_major__\n#elif defined(__GNUC__)\ngcc __GNUC__\n#endif\n' |
+    "$1" -E -P -x c++ - 2>/dev/null | awk 'NF == 2 && $2 ~ /^[0-9]+$/ { print; found = 1; exit } END { exit !found }'
 }
 
-# The first compiler good enough for coop: $CXX if set, then GCC >= 12, then Clang >= 14.
+# Is it good enough for coop: GCC >= 11 or Clang >= 14 by what it is, and does it compile
+# C++20 coroutines? With a second argument, says why not on stderr.
+good_enough() {  # good_enough <compiler> [explain]
+  what=$(identify "$1") || { [ -n "${2:-}" ] && echo "coop: $1: not found, or not a C++ compiler" >&2; return 1; }
+  family=${what% *}; version=${what#* }
+  case "$family" in
+    gcc) minimum=11 ;;
+    *) minimum=14 ;;
+  esac
+  if [ "$version" -lt "$minimum" ]; then
+    [ -n "${2:-}" ] && echo "coop: $1 is $what: too old (coop needs GCC >= 11 or Clang >= 14)" >&2
+    return 1
+  fi
+  if ! printf '#include <coroutine>\nint main() {}\n' | "$1" -std=c++20 -fsyntax-only -x c++ - >/dev/null 2>&1; then
+    [ -n "${2:-}" ] && echo "coop: $1 ($what) cannot compile C++20 coroutines (#include <coroutine>)" >&2
+    return 1
+  fi
+  return 0
+}
+
+# The first compiler good enough for coop: $CXX if set (and good enough), then GCC, then
+# Clang, newest names first.
 pick_compiler() {
-  if [ -n "${CXX:-}" ]; then echo "$CXX"; return 0; fi
-  for c in g++ g++-14 g++-13 g++-12; do
-    case "$(major "$c")" in 1[2-9]|[2-9][0-9]) echo "$c"; return 0 ;; esac
-  done
-  for c in clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14; do
-    case "$(major "$c")" in 1[4-9]|[2-9][0-9]) echo "$c"; return 0 ;; esac
+  if [ -n "${CXX:-}" ]; then
+    good_enough "$CXX" && { echo "$CXX"; return 0; }
+    return 1
+  fi
+  for c in g++ g++-14 g++-13 g++-12 g++-11 clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14; do
+    good_enough "$c" && { echo "$c"; return 0; }
   done
   return 1
 }
 
 if [ "$mode" = compiler ]; then
-  pick_compiler || echo c++
+  pick_compiler || echo "${CXX:-c++}"
   exit 0
 fi
 
@@ -56,25 +83,41 @@ pkg() {  # pkg <debian name> <homebrew name>
 }
 
 command -v cmake >/dev/null 2>&1 || pkg cmake cmake
-cxx=$(pick_compiler) || { pkg g++-12 gcc; cxx=""; }
-if [ -n "$cxx" ]; then
-  has_header() {  # has_header <header> : can the chosen compiler find it?
-    printf '#include <%s>\n' "$1" | "$cxx" -std=c++20 -E -x c++ - >/dev/null 2>&1 ||
-      { [ "$os" = Darwin ] && command -v brew >/dev/null 2>&1 &&
-        printf '#include <%s>\n' "$1" | "$cxx" -std=c++20 -E -x c++ -I"$(brew --prefix)/include" - >/dev/null 2>&1; }
-  }
-  has_header fmt/format.h || pkg libfmt-dev fmt
-  has_header doctest/doctest.h || pkg doctest-dev doctest
-  has_header CLI/CLI.hpp || pkg libcli11-dev cli11
-else
-  pkg libfmt-dev fmt; pkg doctest-dev doctest; pkg libcli11-dev cli11
+if [ -n "${CXX:-}" ] && ! good_enough "$CXX" explain; then
+  echo "coop: CXX=$CXX is not a compiler coop can use; unset CXX to let the build pick one" >&2
+  exit 1
 fi
+cxx=$(pick_compiler)
+if [ -z "$cxx" ]; then
+  if [ "$os" = Darwin ]; then
+    echo "coop needs a C++20 compiler (Apple Clang 14 or newer, from Xcode 14): install the" >&2
+    echo "command-line tools with   xcode-select --install   then run make again." >&2
+    exit 1
+  fi
+  pkg g++-12 gcc
+  # The libraries are looked for with whatever compiler there is, so that those already
+  # installed are not installed again.
+  for c in g++ clang++ c++; do identify "$c" >/dev/null && { cxx=$c; break; }; done
+fi
+# What the prefixes named in CMAKE_PREFIX_PATH, and Homebrew's, hold counts too.
+include_flags=""
+for prefix in $(echo "${CMAKE_PREFIX_PATH:-}" | tr ':;' '  '); do include_flags="$include_flags -I$prefix/include"; done
+if [ "$os" = Darwin ] && command -v brew >/dev/null 2>&1; then include_flags="$include_flags -I$(brew --prefix)/include"; fi
+compiles() {  # compiles <source text>: can the chosen compiler preprocess it?
+  [ -n "$cxx" ] && printf '%b' "$1" | "$cxx" -std=c++20 -E -x c++ $include_flags - >/dev/null 2>&1
+}
+compiles '#include <fmt/format.h>\n#if FMT_VERSION < 80000\n#error fmt older than 8\n#endif\n' || pkg libfmt-dev fmt
+compiles '#include <doctest/doctest.h>\n' || pkg doctest-dev doctest
+compiles '#include <CLI/CLI.hpp>\n' || pkg libcli11-dev cli11
 # The lesson tests check --trace-json output with Python (tests/lessons/check_trace_json.py)
 # and colour on a pseudo-terminal with `script` (util-linux; part of macOS).
 command -v python3 >/dev/null 2>&1 || pkg python3 python3
 command -v script >/dev/null 2>&1 || pkg bsdutils util-linux
 if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
+  # LLVM's libc++, the standard library a Mac has (make check-portable).
+  [ -f /usr/lib/llvm-14/include/c++/v1/coroutine ] || add libc++-14-dev
+  [ -f /usr/lib/llvm-14/include/cxxabi.h ] || add libc++abi-14-dev
   command -v ninja >/dev/null 2>&1 || add ninja-build
   command -v ccache >/dev/null 2>&1 || add ccache  # CI's many build trees share compiles
   command -v git >/dev/null 2>&1 || add git
@@ -90,9 +133,29 @@ missing=$(echo $missing)  # trim
 
 [ -z "$missing" ] && exit 0
 
+# The two ways forward for an account that cannot install packages.
+cannot_install() {
+  cat >&2 <<EOF
+This account cannot install packages. Two ways forward:
+  1. Ask whoever administers this machine to install them:
+         $1
+  2. Or build them into a directory of your own (each is a CMake project: fmt, doctest,
+     CLI11), e.g.   cmake -S fmt -B fmt/build -DCMAKE_INSTALL_PREFIX=\$HOME/.local &&
+     cmake --build fmt/build --target install   and point coop's build at it:
+         export CMAKE_PREFIX_PATH=\$HOME/.local
+     This script then finds them there. Where it still cannot, tell make that the
+     dependencies are there and it skips this check:   make DEPS_OK=1
+EOF
+}
+
 if [ "$os" = Darwin ]; then
   echo "coop needs:$missing. Install them with:" >&2
   echo "    brew install $missing" >&2
+  if ! command -v brew >/dev/null 2>&1; then
+    echo "This Mac has no Homebrew. Install it (https://brew.sh: one command in Terminal, then" >&2
+    echo "open a new Terminal), run the line above, then make again. With MacPorts instead:" >&2
+    echo "sudo port install cmake libfmt doctest cli11, then export CMAKE_PREFIX_PATH=/opt/local." >&2
+  fi
   exit 1
 fi
 
@@ -107,8 +170,8 @@ if [ "$(id -u)" = 0 ]; then
 elif command -v sudo >/dev/null 2>&1; then
   as_root="sudo"
 else
-  echo "coop needs: $missing. Install them as root with:" >&2
-  echo "    apt-get update && apt-get install -y $missing" >&2
+  echo "coop needs: $missing (not root, and no sudo)." >&2
+  cannot_install "apt-get update && apt-get install -y $missing"
   exit 1
 fi
 
@@ -118,8 +181,8 @@ log=$(mktemp)
 if ! { $as_root apt-get update -qq && $as_root apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
   tail -n 15 "$log" >&2
   rm -f "$log"
-  echo "coop: could not install them. Run this, then make again:" >&2
-  echo "    sudo apt-get update && sudo apt-get install -y $missing" >&2
+  echo "coop: could not install $missing${as_root:+ through sudo} (above)." >&2
+  cannot_install "apt-get update && apt-get install -y $missing"
   exit 1
 fi
 rm -f "$log"

@@ -45,8 +45,11 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "coop/platform.hpp"
 
 extern char** environ;
 
@@ -97,9 +100,26 @@ std::string compiler() {
 }
 
 // ---- Reading our own memory use (Linux) -------------------------------------------------
+//
+// Linux's /proc says what is resident now. Without /proc (a Mac, the portable build) the
+// one POSIX reading is the peak, getrusage's ru_maxrss: every figure below is then that
+// peak, so a growth is counted only where it raised the peak. The published figures
+// (bench/README.md) are Linux's.
 
-// A "Name:   1234 kB" field of /proc/self/status, in bytes; nullopt if absent.
+// The most memory this process has had resident, in bytes.
+double peak_resident() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+#if defined(__APPLE__)
+  return static_cast<double>(ru.ru_maxrss);  // bytes on macOS
+#else
+  return static_cast<double>(ru.ru_maxrss) * 1024.0;  // KiB elsewhere
+#endif
+}
+
+// A "Name:   1234 kB" field of /proc/self/status, in bytes; nullopt if absent (or no /proc).
 std::optional<double> status_bytes(const char* field) {
+  if (!COOP_HAS_PROC_FS) return std::nullopt;
   std::ifstream in("/proc/self/status");
   std::string line;
   const std::size_t len = std::strlen(field);
@@ -115,16 +135,19 @@ std::optional<double> status_bytes(const char* field) {
 double rss_anon() {
   if (auto v = status_bytes("RssAnon")) return *v;
   if (auto v = status_bytes("VmRSS")) return *v;
+  if (!COOP_HAS_PROC_FS) return peak_resident();
   throw std::runtime_error("cannot read resident memory from /proc/self/status");
 }
 
 double rss_total() {
   if (auto v = status_bytes("VmRSS")) return *v;
+  if (!COOP_HAS_PROC_FS) return peak_resident();
   throw std::runtime_error("cannot read VmRSS from /proc/self/status");
 }
 
 double rss_peak() {
   if (auto v = status_bytes("VmHWM")) return *v;
+  if (!COOP_HAS_PROC_FS) return peak_resident();
   throw std::runtime_error("cannot read VmHWM from /proc/self/status");
 }
 
@@ -456,12 +479,29 @@ Task<void> echo_sampler(EchoServerState& st) {
   }
 }
 
-// The directory this program is in: echo_client is built beside it.
-std::string own_directory() {
+// This program's path, for running it again (run_child) and finding echo_client beside it:
+// /proc/self/exe on Linux; elsewhere argv[0] as main() found it, made absolute (make,
+// compare.py and load_test.py run coop_bench by its path).
+std::string g_argv0;
+std::string own_path() {
+#if COOP_HAS_PROC_FS
   std::vector<char> path(4096);
   const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
   if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
-  std::string p(path.data(), static_cast<std::size_t>(n));
+  return std::string(path.data(), static_cast<std::size_t>(n));
+#else
+  if (g_argv0.find('/') == std::string::npos)
+    throw std::runtime_error("run coop_bench by its path (e.g. build-bench/bench/coop_bench), not from $PATH");
+  if (g_argv0.front() == '/') return g_argv0;
+  std::vector<char> cwd(4096);
+  if (::getcwd(cwd.data(), cwd.size()) == nullptr) throw std::system_error(errno, std::generic_category(), "getcwd");
+  return std::string(cwd.data()) + "/" + g_argv0;
+#endif
+}
+
+// The directory this program is in: echo_client is built beside it.
+std::string own_directory() {
+  const std::string p = own_path();
   return p.substr(0, p.find_last_of('/'));
 }
 
@@ -473,7 +513,12 @@ struct Spawned {
 // Starts `argv[0]` with stdout into a pipe (posix_spawn: safe in a process with threads).
 Spawned spawn_with_pipe(const std::vector<std::string>& args) {
   int fds[2];
+#if COOP_HAS_PIPE2
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+#else
+  if (::pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  for (int fd : fds) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);  // dup2 clears CLOEXEC
@@ -609,6 +654,7 @@ double to_thread_once(std::int64_t n, coop::ThreadPool* pool) {
 // parent's free lists and resident pages) starts with no recycled memory to hide growth.
 std::map<std::string, double> run_child(const std::vector<std::string>& args) {
   int fds[2];
+  const std::string self_path = own_path();  // before the fork: the child only execs
   if (pipe(fds) != 0) throw std::runtime_error("pipe() failed");
   std::fflush(stdout);
   std::fflush(stderr);
@@ -625,7 +671,7 @@ std::map<std::string, double> run_child(const std::vector<std::string>& args) {
     argv.push_back(child);
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv("/proc/self/exe", argv.data());
+    execv(self_path.c_str(), argv.data());
     _exit(127);
   }
   close(fds[1]);
@@ -955,6 +1001,7 @@ int child_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  g_argv0 = argv[0];
   if (argc > 1 && std::strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return peer_main(argc, argv);
 

@@ -37,7 +37,8 @@
 // level-triggered epoll loop: per request one send() and one recv(), plus a share of an
 // epoll_wait(). `coop` runs one coop task per connection on one coop loop. Measured on the
 // machine of bench/README.md, the epoll engine needs less CPU per request, so it is the
-// default: a load generator must not be the bottleneck it is meant to expose.
+// default: a load generator must not be the bottleneck it is meant to expose. The epoll
+// engine is Linux's (COOP_HAS_EPOLL); elsewhere, and in the portable build, coop is the one.
 #include <CLI/CLI.hpp>
 #include <coop/coop.hpp>
 #include <fmt/format.h>
@@ -58,10 +59,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "coop/platform.hpp"
+#if COOP_HAS_EPOLL
+#include <sys/epoll.h>
+#endif
 
 namespace {
 
@@ -75,7 +80,7 @@ struct Options {
   double seconds = 3.0;
   double warmup = 1.0;
   std::size_t size = 64;
-  std::string engine = "epoll";
+  std::string engine = COOP_HAS_EPOLL ? "epoll" : "coop";  // the epoll engine is Linux's
 };
 
 // How many connections may be opened but not yet confirmed by their first echo.
@@ -124,6 +129,13 @@ struct Result {
   std::string first_error;  // the first of them
 };
 
+#if COOP_HAS_EPOLL
+// ---- The epoll engine ---------------------------------------------------------------------
+// One thread, one level-triggered epoll set. Each connection is watched for input only,
+// except while connecting or while a message could not be sent whole (then for output
+// too). A connection's buffers (the message sent, the echo received) sit side by side in
+// one array, so the working set of 10,000 connections stays small.
+
 sockaddr_in server_address(const Options& o) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -132,12 +144,6 @@ sockaddr_in server_address(const Options& o) {
     throw std::runtime_error("--host must be a numeric IPv4 address, got '" + o.host + "'");
   return a;
 }
-
-// ---- The epoll engine ---------------------------------------------------------------------
-// One thread, one level-triggered epoll set. Each connection is watched for input only,
-// except while connecting or while a message could not be sent whole (then for output
-// too). A connection's buffers (the message sent, the echo received) sit side by side in
-// one array, so the working set of 10,000 connections stays small.
 
 class EpollClient {
  public:
@@ -336,6 +342,8 @@ class EpollClient {
   Tally tally_;
 };
 
+#endif  // COOP_HAS_EPOLL
+
 // ---- The coop engine ------------------------------------------------------------------------
 // One task per connection on one coop loop; the main task opens the connections (in
 // batches of kConnectWindow), then times the window with sleeps. Coroutines are free
@@ -453,8 +461,13 @@ int main(int argc, char** argv) try {
   app.add_option("--size", o.size, "Message size in bytes (at least 8: connection and sequence number)")
       ->check(CLI::Range(8, 1 << 20))
       ->capture_default_str();
+#if COOP_HAS_EPOLL
   app.add_option("--engine", o.engine, "epoll (hand-written loop) or coop (one coop task per connection)")
       ->check(CLI::IsMember({"epoll", "coop"}))
+#else
+  app.add_option("--engine", o.engine, "coop (one coop task per connection; the epoll engine is Linux's)")
+      ->check(CLI::IsMember({"coop"}))
+#endif
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -476,7 +489,11 @@ int main(int argc, char** argv) try {
     o.connections = fit;
   }
 
+#if COOP_HAS_EPOLL
   const Result r = o.engine == "coop" ? run_coop(o) : EpollClient(o).run();
+#else
+  const Result r = run_coop(o);
+#endif
   const double rps = r.seconds > 0 ? static_cast<double>(r.requests) / r.seconds : 0.0;
   fmt::print(
       "{{\"connections\":{},\"size\":{},\"requests\":{},\"seconds\":{:.3f},\"rps\":{:.1f},\"errors\":{},"

@@ -86,8 +86,13 @@ Layout find_layout(const char* argv0) {
   if (const std::string b = env("COOP_BUILD"); !b.empty()) {
     l.build = fs::absolute(b);
   } else {
-    std::error_code ec;
-    fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // Linux; elsewhere, argv[0]
+    // Where this program is: Linux's /proc says so even when argv[0] is not a path; elsewhere
+    // (and in the portable build) argv[0], which ./coop and make give as a path.
+    std::error_code ec = std::make_error_code(std::errc::not_supported);
+    fs::path exe;
+#if defined(__linux__) && !defined(COOP_PORTABLE)
+    exe = fs::read_symlink("/proc/self/exe", ec);
+#endif
     if (ec) exe = fs::absolute(argv0);
     for (fs::path dir = exe.parent_path(); !dir.empty(); dir = dir.parent_path()) {
       if (fs::exists(dir / "CMakeCache.txt")) {

@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-#if __has_include(<sys/inotify.h>)
+#if defined(__linux__) && !defined(COOP_PORTABLE) && __has_include(<sys/inotify.h>)
 #include <sys/inotify.h>
 #define COOP_HAVE_INOTIFY 1
 #else

@@ -12,10 +12,14 @@
 // needed): a process may open only so many files (`ulimit -Hn`, 20,000 on the machine this was
 // written on), and 10,000 connections with both ends in one process would need 20,000 of them.
 // The child also keeps the measurements honest: this process holds only the server side.
+//
+// Memory and thread counts come from Linux's /proc. Where there is none (a Mac, or the
+// portable build), those figures read "n/a" and step 1 says so; the times, the frames and
+// the switches are measured everywhere.
 #include <CLI/CLI.hpp>
 #include <alloca.h>
 #include <arpa/inet.h>
-#include <malloc.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -50,6 +54,10 @@
 #include <vector>
 
 #include "common/lesson.hpp"
+#include "coop/platform.hpp"
+#if COOP_HAS_GLIBC
+#include <malloc.h>  // malloc_trim
+#endif
 
 using namespace std::chrono_literals;
 using coop::Task;
@@ -66,13 +74,20 @@ constexpr int kSwitches = 100'000;  // hand-offs in step 5
 
 // What the kernel says this process uses. VmSize: address space mapped (reserved); VmRSS:
 // pages actually in memory; Threads: how many this process has; KernelStack: the kernel's own
-// stacks, one per thread of the whole system (from /proc/meminfo; outside VmRSS).
+// stacks, one per thread of the whole system (from /proc/meminfo; outside VmRSS). Without
+// /proc: NaN bytes and -1 threads, printed "n/a".
 struct Usage {
   double vm_size = 0;       // bytes
   double vm_rss = 0;        // bytes
   double kernel_stack = 0;  // bytes, system-wide
   long threads = 0;
 };
+
+// Where the memory figures come from, for step 1 to say.
+constexpr const char* kUsageSource =
+    COOP_HAS_PROC_FS ? "/proc/self/status and /proc/meminfo"
+                     : "nowhere: this system has no /proc, so VmSize, VmRSS, KernelStack and the thread counts "
+                       "are n/a; the times, the frames and the switches are measured";
 
 std::string read_text(const char* path) {
   std::ifstream f(path);
@@ -82,7 +97,7 @@ std::string read_text(const char* path) {
 }
 
 // The number after "Key:" at the start of a line of a /proc file, or -1.
-double proc_field(const std::string& text, std::string_view key) {
+[[maybe_unused]] double proc_field(const std::string& text, std::string_view key) {  // unused without /proc
   std::size_t at = 0;
   while (at < text.size()) {
     const std::size_t end = std::min(text.find('\n', at), text.size());
@@ -96,21 +111,31 @@ double proc_field(const std::string& text, std::string_view key) {
 
 // Gives the memory malloc holds free back to the kernel (glibc's malloc_trim), so that what
 // the next measurement allocates shows as growth of VmRSS even when it reuses memory freed
-// by an earlier step.
-void fresh_heap() { ::malloc_trim(0); }
+// by an earlier step. Other C libraries have no such call.
+void fresh_heap() {
+#if COOP_HAS_GLIBC
+  ::malloc_trim(0);
+#endif
+}
 
 Usage usage_now() {
+  Usage u;
+#if COOP_HAS_PROC_FS
   const std::string status = read_text("/proc/self/status");
   const std::string meminfo = read_text("/proc/meminfo");
-  Usage u;
   u.vm_size = proc_field(status, "VmSize") * 1024;  // the kernel writes "kB": KiB
   u.vm_rss = proc_field(status, "VmRSS") * 1024;
   u.threads = static_cast<long>(proc_field(status, "Threads"));
   u.kernel_stack = proc_field(meminfo, "KernelStack") * 1024;
+#else
+  u.vm_size = u.vm_rss = u.kernel_stack = std::nan("");
+  u.threads = -1;
+#endif
   return u;
 }
 
 long proc_number(const char* path) {
+  if (!COOP_HAS_PROC_FS) return -1;
   const std::string t = read_text(path);
   return t.empty() ? -1 : std::strtol(t.c_str(), nullptr, 10);
 }
@@ -118,6 +143,7 @@ long proc_number(const char* path) {
 // ---- formatting -------------------------------------------------------------------------------
 
 std::string bytes(double b) {
+  if (std::isnan(b)) return "n/a";
   const double a = std::fabs(b);
   if (a < 1024) return fmt::format("{:.0f} B", b);
   if (a < 1024.0 * 1024) return fmt::format("{:.1f} KiB", b / 1024);
@@ -138,10 +164,17 @@ std::string grouped(long long v) {  // 10000 -> "10,000"
 }
 
 std::string ratio(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return "n/a";
   if (b <= 0) return "∞×";
   const double r = a / b;
   return r >= 10 ? fmt::format("{:.0f}×", r) : fmt::format("{:.1f}×", r);
 }
+
+std::string mib_change(double b) {  // -1048576 -> "-1.0 MiB"
+  return std::isnan(b) ? "n/a" : fmt::format("{:+.1f} MiB", b / (1024.0 * 1024));
+}
+
+std::string count_text(long v) { return v < 0 ? "n/a" : std::to_string(v); }  // a count, or n/a
 
 // A measured figure right-aligned in a table column, also once golden mode has masked it.
 std::string cell(const std::string& text, int width) {
@@ -157,6 +190,18 @@ double elapsed_since(Stopwatch::time_point t0) {
 // ---- plain POSIX sockets, for the threads and for the client process ------------------------
 
 std::system_error os_error(const std::string& what) { return {errno, std::generic_category(), what}; }
+
+// Close-on-exec: a descriptor of this process is none of an exec'd program's business. Linux
+// sets the flag in the call that makes the descriptor; POSIX sets it with fcntl() just after.
+int cloexec(int fd) {
+  if (!COOP_HAS_ACCEPT4 && fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+}
+#if COOP_HAS_ACCEPT4
+constexpr int kSockCloexec = SOCK_CLOEXEC;
+#else
+constexpr int kSockCloexec = 0;
+#endif
 
 // An owned file descriptor.
 class Fd {
@@ -203,7 +248,7 @@ sockaddr_in loopback(std::uint16_t port) {
 
 // A blocking listening socket on 127.0.0.1 and a free port.
 Fd listen_loopback(std::uint16_t& port) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  Fd fd(cloexec(::socket(AF_INET, SOCK_STREAM | kSockCloexec, 0)));
   if (fd.get() < 0) throw os_error("socket");
   sockaddr_in a = loopback(0);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw os_error("bind 127.0.0.1:0");
@@ -216,7 +261,11 @@ Fd listen_loopback(std::uint16_t& port) {
 }
 
 int accept_blocking(int listener) {
+#if COOP_HAS_ACCEPT4
   const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+#else
+  const int fd = cloexec(::accept(listener, nullptr, nullptr));
+#endif
   if (fd < 0) throw os_error(errno == EAGAIN ? "accept: no connection from the client process within 10 s" : "accept");
   return fd;
 }
@@ -491,7 +540,7 @@ Task<void> five_connections() {
     tasks.push_back(coop::create_task(serve(std::move(conn)), fmt::format("server {}", i + 1)));
   }
   five_threads = usage_now().threads;
-  lesson::say("5 connections accepted; threads in this process: {}", lesson::measured("{}", five_threads));
+  lesson::say("5 connections accepted; threads in this process: {}", lesson::measured(count_text(five_threads)));
   co_await coop::gather(std::move(tasks));
 }
 // end snippet
@@ -588,10 +637,17 @@ double resident_per_thread(int k, std::size_t stack_used) {
   return (during.vm_rss - before.vm_rss) / k;
 }
 
+// What a new std::thread gets. glibc can be asked for its default attributes; POSIX's fresh
+// attributes carry the system's default stack size.
 std::size_t default_thread_stack() {
   pthread_attr_t attr;
   std::size_t size = 0;
-  if (pthread_getattr_default_np(&attr) == 0) {
+#if COOP_HAS_GLIBC
+  const int got = pthread_getattr_default_np(&attr);
+#else
+  const int got = pthread_attr_init(&attr);
+#endif
+  if (got == 0) {
     pthread_attr_getstacksize(&attr, &size);
     pthread_attr_destroy(&attr);
   }
@@ -600,17 +656,35 @@ std::size_t default_thread_stack() {
 
 // ---- step 5: switching ------------------------------------------------------------------------
 
-long context_switches() {  // of the calling thread, counted by the kernel
+// Context switches of the calling thread, counted by the kernel: voluntary (it blocked) and
+// involuntary (it was preempted). POSIX counts them for the whole process only
+// (RUSAGE_SELF): then threads_switch() reads the process's count around both players.
+long context_switches() {
   rusage ru{};
+#if COOP_HAS_RUSAGE_THREAD
   ::getrusage(RUSAGE_THREAD, &ru);
-  return ru.ru_nvcsw + ru.ru_nivcsw;  // voluntary (it blocked) and involuntary (it was preempted)
+#else
+  ::getrusage(RUSAGE_SELF, &ru);
+#endif
+  return ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
-void pin_to(int cpu) {
+// Linux can pin a thread to one CPU; elsewhere the scheduler places the two players.
+int current_cpu() {
+#if COOP_HAS_CPU_AFFINITY
+  return std::max(0, sched_getcpu());
+#else
+  return 0;
+#endif
+}
+
+void pin_to([[maybe_unused]] int cpu) {
+#if COOP_HAS_CPU_AFFINITY
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+#endif
 }
 
 // snippet: switch_threads
@@ -658,7 +732,8 @@ SwitchCost threads_switch(int switches) {
     throw os_error("pipe");
   }
   Fd ab_r(ab[0]), ab_w(ab[1]), ba_r(ba[0]), ba_w(ba[1]);
-  const int cpu = std::max(0, sched_getcpu());
+  const int cpu = current_cpu();
+  const long process_before = context_switches();
   long sa = 0, sb = 0;
   const int rounds = switches / 2;  // each round: a hands to b, b hands to a
   std::thread a(thread_player, ab_r.get(), ba_w.get(), rounds, cpu, &sa);
@@ -674,7 +749,7 @@ SwitchCost threads_switch(int switches) {
   a.join();
   b.join();
   if (!sent) throw os_error("write to a pipe");
-  return {elapsed_since(t0), sa + sb};
+  return {elapsed_since(t0), COOP_HAS_RUSAGE_THREAD ? sa + sb : context_switches() - process_before};
 }
 
 SwitchCost tasks_switch(int switches) {
@@ -721,7 +796,7 @@ void print_costs_table(const ServerCosts& t, const ServerCosts& k) {
   row("  virtual memory (VmSize)", bytes(t.total(&Usage::vm_size)), bytes(k.total(&Usage::vm_size)));
   row("  resident memory (VmRSS)", bytes(t.total(&Usage::vm_rss)), bytes(k.total(&Usage::vm_rss)));
   row("  time to start", seconds_text(t.start_seconds), seconds_text(k.start_seconds));
-  row("  threads in the process", std::to_string(t.during.threads), std::to_string(k.during.threads));
+  row("  threads in the process", count_text(t.during.threads), count_text(k.during.threads));
 }
 
 }  // namespace
@@ -749,21 +824,22 @@ int main(int argc, char** argv) {
          "VmRSS is memory in use, Threads is how many there are.",
          {"thread_server", "thread_spawn"}, [&n] {
            const ServerCosts& c = thread_costs(n);
+           lesson::say("memory and threads read from {}", lesson::measured(kUsageSource));
            lesson::say("started {} threads in {} ({} each); each echoed its message: {} of {}", grouped(n),
                        lesson::measured(seconds_text(c.start_seconds)),
                        lesson::measured(seconds_text(c.start_seconds / n)), lesson::measured(grouped(c.echoed)),
                        grouped(n));
            lesson::say("Threads    {} before, {} with the connections open, {} after joining them",
-                       lesson::measured("{}", c.before.threads), lesson::measured("{}", c.during.threads),
-                       lesson::measured("{}", c.after.threads));
+                       lesson::measured(count_text(c.before.threads)), lesson::measured(count_text(c.during.threads)),
+                       lesson::measured(count_text(c.after.threads)));
            lesson::say("VmSize     +{} ({} per thread)", lesson::measured(bytes(c.total(&Usage::vm_size))),
                        lesson::measured(bytes(c.per(&Usage::vm_size))));
            lesson::say("VmRSS      +{} ({} per thread)", lesson::measured(bytes(c.total(&Usage::vm_rss))),
                        lesson::measured(bytes(c.per(&Usage::vm_rss))));
            lesson::say("after joining: VmSize {}, VmRSS {} over before the threads (what glibc keeps for the next "
                        "threads: freed stacks, malloc arenas)",
-                       lesson::measured("{:+.1f} MiB", (c.after.vm_size - c.before.vm_size) / (1024.0 * 1024)),
-                       lesson::measured("{:+.1f} MiB", (c.after.vm_rss - c.before.vm_rss) / (1024.0 * 1024)));
+                       lesson::measured(mib_change(c.after.vm_size - c.before.vm_size)),
+                       lesson::measured(mib_change(c.after.vm_rss - c.before.vm_rss)));
            lesson::conclude("the lecture's arithmetic: {} threads × 1 MB = {} before any application data",
                             grouped(n), lesson::figure(fmt::format("{:.1f} GB", n / 1000.0)));
            lesson::conclude("this machine: {} of address space reserved, but only {} resident (step 4 says why)",
@@ -798,7 +874,7 @@ int main(int argc, char** argv) {
                             lesson::measured(seconds_text(std::chrono::duration<double>(running).count())),
                             lesson::measured(seconds_text(std::chrono::duration<double>(wall).count())));
            lesson::conclude("waiting costs a task no thread: threads in this process with the 5 connections open: {}",
-                            lesson::measured("{}", five_threads));
+                            lesson::measured(count_text(five_threads)));
          });
 
   l.step("One loop, N connections: side by side with the threads",
@@ -816,8 +892,8 @@ int main(int argc, char** argv) {
                        lesson::measured(bytes(k.frame_bytes)), lesson::measured(bytes(k.frame_bytes / n)));
            lesson::say("after the run: threads {}; VmRSS {} over before the tasks (coop's frame pool keeps its "
                        "blocks for the next tasks)",
-                       lesson::measured("{}", k.after.threads),
-                       lesson::measured("{:+.1f} MiB", (k.after.vm_rss - k.before.vm_rss) / (1024.0 * 1024)));
+                       lesson::measured(count_text(k.after.threads)),
+                       lesson::measured(mib_change(k.after.vm_rss - k.before.vm_rss)));
            const ServerCosts& t = thread_costs(n);
            lesson::say("side by side, from /proc/self/status:");
            print_costs_table(t, k);
@@ -835,8 +911,8 @@ int main(int argc, char** argv) {
                             lesson::measured(ratio(t.start_seconds, k.start_seconds)));
            lesson::conclude("{} connections in flight; threads in the process: {} with a task each, {} with a "
                             "thread each",
-                            grouped(n), lesson::measured("{}", k.during.threads),
-                            lesson::measured("{}", t.during.threads));
+                            grouped(n), lesson::measured(count_text(k.during.threads)),
+                            lesson::measured(count_text(t.during.threads)));
          });
 
   l.step("The lecture's 10 GB: reserved address space, touched pages",
@@ -855,10 +931,10 @@ int main(int argc, char** argv) {
            lesson::say("default thread stack {} (ulimit -s: {}); × {} threads = {} reserved",
                        lesson::measured(bytes(static_cast<double>(stack))), lesson::measured(ulimit_s), grouped(n),
                        lesson::measured(bytes(static_cast<double>(stack) * n)));
-           const double ram = proc_field(read_text("/proc/meminfo"), "MemTotal") * 1024;
+           const double ram = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
            lesson::say("this machine has {} of RAM; vm.overcommit_memory = {} (0: reserve freely, back lazily)",
                        lesson::measured(bytes(ram)),
-                       lesson::measured("{}", proc_number("/proc/sys/vm/overcommit_memory")));
+                       lesson::measured(count_text(proc_number("/proc/sys/vm/overcommit_memory"))));
            lesson::say("{} threads at a time, each writing to its stack and then blocking:", kTouchThreads);
            lesson::say("  {:<28}{:>16}", "stack written per thread", "VmRSS per thread");
            double rss_deep = 0;  // the last row: VmRSS per thread that went 1 MiB deep

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/lesson.hpp"
+#include "coop/platform.hpp"
 
 using namespace std::chrono_literals;
 using coop::AsyncGenerator;
@@ -49,9 +50,10 @@ std::string money(std::int64_t cents) {
 std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
 // The process's resident memory (its pages in RAM), in bytes: VmRSS in /proc/self/status
-// (Linux; 0 elsewhere). Read with plain read() into a stack buffer, so that measuring
-// allocates nothing. The kernel counts whole pages, so this is accurate to a few KiB.
+// (Linux; 0 elsewhere, and step 4 prints n/a). Read with plain read() into a stack buffer, so
+// that measuring allocates nothing. The kernel counts whole pages: accurate to a few KiB.
 std::size_t resident_bytes() {
+  if (!COOP_HAS_PROC_FS) return 0;
   const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[8192];
@@ -414,7 +416,9 @@ int main(int argc, char** argv) {
            const Pass load_big = lesson::run(load_then_total(n), quiet);
            const double t_load = seconds_since(t0);
 
-           auto kib = [](std::size_t b) { return lesson::measured("{} KiB", grouped(b / 1024)); };
+           auto kib = [](std::size_t b) {
+             return COOP_HAS_PROC_FS ? lesson::measured("{} KiB", grouped(b / 1024)) : lesson::measured("n/a (no /proc)");
+           };
            auto bytes = [](std::size_t b) { return lesson::measured("{} B", b); };
            row("", grouped(small) + " records", grouped(n) + " records");
            row("streaming: total", money(stream_small.cents), money(stream_big.cents));

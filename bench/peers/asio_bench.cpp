@@ -42,6 +42,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "coop/platform.hpp"  // COOP_HAS_...: which Linux-only calls to use (header only)
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -75,8 +77,21 @@ struct CountDone {
 
 // ---- Memory (Linux) ---------------------------------------------------------------------
 
+// The most memory this process has had resident, in bytes: the one POSIX reading, used
+// where there is no /proc (then a growth counts only where it raised the peak).
+double peak_resident() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+#if defined(__APPLE__)
+  return static_cast<double>(ru.ru_maxrss);  // bytes on macOS
+#else
+  return static_cast<double>(ru.ru_maxrss) * 1024.0;  // KiB elsewhere
+#endif
+}
+
 // Anonymous resident memory in bytes (heap, stacks), from /proc/self/status, as coop reads it.
 double rss_anon() {
+  if (!COOP_HAS_PROC_FS) return peak_resident();
   std::ifstream in("/proc/self/status");
   std::string line;
   double vm_rss = -1;

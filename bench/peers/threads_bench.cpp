@@ -56,11 +56,14 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "coop/platform.hpp"  // COOP_HAS_...: which Linux-only calls to use (header only)
 
 namespace {
 
@@ -75,8 +78,21 @@ constexpr std::size_t kEchoBuffer = 1024;  // per connection, as coop's and Boos
 
 double ns_since(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
 
+// The most memory this process has had resident, in bytes: the one POSIX reading, used
+// where there is no /proc (then a growth counts only where it raised the peak).
+double peak_resident() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+#if defined(__APPLE__)
+  return static_cast<double>(ru.ru_maxrss);  // bytes on macOS
+#else
+  return static_cast<double>(ru.ru_maxrss) * 1024.0;  // KiB elsewhere
+#endif
+}
+
 // Anonymous resident memory (heap and thread stacks), from /proc/self/status, in bytes.
 double rss_anon() {
+  if (!COOP_HAS_PROC_FS) return peak_resident();
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("RssAnon:", 0) == 0) return std::strtod(line.c_str() + 8, nullptr) * 1024.0;
@@ -248,7 +264,12 @@ void echo_connection(int fd) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+#if COOP_HAS_ACCEPT4
   const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (listener >= 0) ::fcntl(listener, F_SETFD, FD_CLOEXEC);
+#endif
   if (listener < 0) die(std::string("socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -262,7 +283,12 @@ void echo_connection(int fd) {
   std::fflush(stdout);
 
   for (;;) {
+#if COOP_HAS_ACCEPT4
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+#else
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
     if (fd < 0) {
       // A connection that died in the queue, or a signal: accept the next one.
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;

@@ -18,7 +18,14 @@
 #include <utility>
 #include <vector>
 
+#include "coop/platform.hpp"
 #include "coop/thread_pool.hpp"
+
+#ifdef MSG_NOSIGNAL
+#define COOP_MSG_NOSIGNAL MSG_NOSIGNAL
+#else
+#define COOP_MSG_NOSIGNAL 0  // the socket has SO_NOSIGPIPE instead (see make_nonblocking_cloexec)
+#endif
 
 namespace coop {
 
@@ -66,6 +73,42 @@ std::string files_hint(int error) {
   ::getrlimit(RLIMIT_NOFILE, &rl);
   return fmt::format(" (the open-files limit is {}: raise it with `ulimit -n`, or call coop::raise_open_file_limit)",
                      static_cast<unsigned long long>(rl.rlim_cur));
+}
+
+// Every socket is non-blocking (the loop waits, never the call) and close-on-exec (a child
+// process has no business with it). Linux sets both flags in the call that makes the
+// descriptor; POSIX sets them with fcntl() just after. A writer to a closed connection
+// must get EPIPE, not SIGPIPE: send() asks with MSG_NOSIGNAL where there is one, the
+// socket itself with SO_NOSIGPIPE where there is not (older macOS).
+void make_nonblocking_cloexec([[maybe_unused]] int fd) {
+#if !COOP_HAS_ACCEPT4
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+#if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+}
+
+int open_socket(int family) {
+#if COOP_HAS_ACCEPT4
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+  const int fd = ::socket(family, SOCK_STREAM, 0);
+#endif
+  if (fd >= 0) make_nonblocking_cloexec(fd);
+  return fd;
+}
+
+int accept_connection(int listener, sockaddr* peer, socklen_t* len) {
+#if COOP_HAS_ACCEPT4
+  const int fd = ::accept4(listener, peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  const int fd = ::accept(listener, peer, len);
+#endif
+  if (fd >= 0) make_nonblocking_cloexec(fd);
+  return fd;
 }
 
 void set_nodelay(int fd) {
@@ -185,7 +228,7 @@ bool WriteAwaiter::on_ready() noexcept {
   while (!rest_.empty()) {
     // MSG_NOSIGNAL: writing to a connection the peer closed must fail with EPIPE, not kill
     // the whole process with SIGPIPE.
-    ssize_t n = ::send(fd_, rest_.data(), rest_.size(), MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_, rest_.data(), rest_.size(), COOP_MSG_NOSIGNAL);
     if (n >= 0) {
       rest_ = rest_.subspan(static_cast<std::size_t>(n));
       continue;
@@ -207,7 +250,7 @@ bool AcceptAwaiter::on_ready() noexcept {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept_connection(fd_, reinterpret_cast<sockaddr*>(&peer), &len);
     if (fd >= 0) {
       set_nodelay(fd);
       accepted_ = SocketAccess::stream(fd, SocketAccess::endpoint(reinterpret_cast<sockaddr*>(&peer)));
@@ -282,7 +325,7 @@ TcpListener TcpListener::bind(const std::string& host, std::uint16_t port, int b
   std::vector<sockaddr_storage> addresses = detail::resolve(host, port);
   int last_error = EADDRNOTAVAIL;
   for (const sockaddr_storage& ss : addresses) {
-    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = detail::open_socket(ss.ss_family);
     if (fd < 0) {
       last_error = errno;
       continue;
@@ -333,7 +376,7 @@ Task<TcpStream> open_connection(std::string host, std::uint16_t port) {
   std::exception_ptr last;
   for (const sockaddr_storage& ss : addresses) {
     const Endpoint peer = detail::SocketAccess::endpoint(reinterpret_cast<const sockaddr*>(&ss));
-    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = detail::open_socket(ss.ss_family);
     if (fd < 0) throw detail::failure(errno, "socket for " + peer.to_string() + detail::files_hint(errno));
     TcpStream stream = detail::SocketAccess::stream(fd, peer);
     detail::set_nodelay(fd);

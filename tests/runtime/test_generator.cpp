@@ -129,7 +129,7 @@ Task<FailOutcome> reads_until_failure(bool after_await) {
 
 // --- dropping early ----------------------------------------------------------------------------
 
-AsyncGenerator<int> with_cleanup(bool* cleaned_up, bool* ran_past_yield) {
+COOP_COUNTED_FRAME AsyncGenerator<int> with_cleanup(bool* cleaned_up, bool* ran_past_yield) {
   SetOnDestroy cleanup(cleaned_up);  // a local: its destructor is the generator's cleanup
   for (int i = 0;; ++i) {
     if (i == 2) *ran_past_yield = true;
@@ -162,7 +162,7 @@ Task<DropOutcome> takes_two_then_drops(bool* cleaned_up, bool* ran_past_yield) {
   co_return out;
 }
 
-AsyncGenerator<int> holds_parameter(SetOnDestroy guard, bool* ran) {
+COOP_COUNTED_FRAME AsyncGenerator<int> holds_parameter(SetOnDestroy guard, bool* ran) {
   *ran = true;
   (void)guard;
   co_yield 1;
@@ -335,7 +335,7 @@ struct MemoryProbe {
   }
 };
 
-AsyncGenerator<Counted> counted_items(MemoryProbe* probe, int n) {
+COOP_COUNTED_FRAME AsyncGenerator<Counted> counted_items(MemoryProbe* probe, int n) {
   for (int i = 0; i < n; ++i) {
     probe->sample();
     co_yield Counted(i);

@@ -225,7 +225,7 @@ class ThreadPeer {
 
  private:
   int converse(std::uint16_t port, std::chrono::milliseconds delay) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // a blocking socket: this thread waits
     if (fd < 0) return errno;
     sockaddr_in to{};
     to.sin_family = AF_INET;

@@ -26,7 +26,7 @@ Task<int> marks_when_run(bool* ran) {
 }
 
 
-Task<void> holds_guard(SetOnDestroy guard, bool* ran) {
+COOP_COUNTED_FRAME Task<void> holds_guard(SetOnDestroy guard, bool* ran) {
   *ran = true;
   (void)guard;
   co_return;
