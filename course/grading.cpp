@@ -29,6 +29,7 @@
 #include "state.hpp"
 #include "supervise.hpp"
 #include "terminal.hpp"
+#include "text.hpp"
 
 namespace course {
 
@@ -395,7 +396,9 @@ std::string grade(const Layout& l, const Exercise& e, bool show) {
   spec.report_pipe = true;
   if (show)
     spec.on_line = [&](std::string_view line) {
-      fmt::print("{}\n", in_course_words(l, std::string(line)));
+      // What the grader prints passes through the student's code: cleaned of escape
+      // sequences and invalid UTF-8 before it reaches the terminal.
+      fmt::print("{}\n", in_course_words(l, clean_text(line)));
       std::fflush(stdout);
     };
   std::optional<StatusLine> grading;

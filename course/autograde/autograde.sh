@@ -15,7 +15,7 @@
 #                     what grades); `worktree`: the working tree's files (for developing
 #                     the graders; the attack tests use it)
 #   AUTOGRADE_USER    the unprivileged user graders run as, when we are root (coop-grader,
-#                     created when missing; nobody if it cannot be)
+#                     created when missing; grading stops if it cannot be)
 #   AUTOGRADE_RUN_AS  1: coop_grade stays root and runs each grader as that user (--run-as);
 #                     0: coop_grade runs as that user as a whole (what is done anyway when
 #                     coop_grade has no --run-as); its reports are checked here either way
@@ -148,7 +148,8 @@ ensure_user() {
   [ $as_root = 1 ] || return 0
   if ! id -u "$grader_user" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group \
-      "$grader_user" >/dev/null 2>&1 || { say "could not create user $grader_user; using nobody"; grader_user=nobody; }
+      "$grader_user" >/dev/null 2>&1 ||
+      die "could not create the graders' user $grader_user (useradd); grading needs a user of its own, whose every process and file can be removed afterwards"
   fi
   grader_uid=$(id -u "$grader_user")
   grader_gid=$(id -g "$grader_user")
@@ -177,9 +178,7 @@ sweep() {
     pgrep -u "$grader_uid" >/dev/null 2>&1 || break
     sleep 0.2
   done
-  if [ "$grader_user" != nobody ]; then
-    find /tmp /var/tmp /dev/shm -xdev -user "$grader_uid" -delete 2>/dev/null || true
-  fi
+  find /tmp /var/tmp /dev/shm -xdev -user "$grader_uid" -delete 2>/dev/null || true
   rm -rf "$ag/home"
 }
 

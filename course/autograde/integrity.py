@@ -273,8 +273,9 @@ def scan(source, own_header):
         hits.append((line_of(body, m.start()), m.group(1)))
     for m in re.finditer(r"\[\[\s*(?:using\s+)?(gnu|clang)\s*[:\]]", body):
         hits.append((line_of(body, m.start()), f"[[{m.group(1)}::...]] attribute"))
+    # Definitions only: `using namespace std::chrono_literals;` is an ordinary answer's line.
     for m in re.finditer(r"\bnamespace\s+(?:::\s*)?(\w+)", body):
-        if m.group(1) in FORBIDDEN_NAMESPACES:
+        if m.group(1) in FORBIDDEN_NAMESPACES and not re.search(r"\busing\s*$", body[:m.start()]):
             hits.append((line_of(body, m.start()), f"namespace {m.group(1)}"))
     for m in CALL_RE.finditer(body):
         qualifier, name = m.group(1), m.group(2)
