@@ -271,6 +271,11 @@ def scan(source, own_header):
     for m in re.finditer(r"\b(asm|__asm__|__asm|__attribute__|__attribute|__declspec|_Pragma|__builtin_trap|"
                          r"__builtin_frame_address|__builtin_return_address|__builtin_longjmp|__builtin_setjmp)\b", body):
         hits.append((line_of(body, m.start()), m.group(1)))
+    # Names reserved for the implementation (__write, __builtin_exit, __fork...): libc's
+    # aliases and the compiler's builtins reach what the list above names by other names.
+    for m in re.finditer(r"(?<![\w$])(__\w+)", body):
+        if m.group(1) not in ("__func__", "__FILE__", "__LINE__", "__cplusplus", "__PRETTY_FUNCTION__"):
+            hits.append((line_of(body, m.start()), f"{m.group(1)} (a name reserved for the implementation)"))
     for m in re.finditer(r"\[\[\s*(?:using\s+)?(gnu|clang)\s*[:\]]", body):
         hits.append((line_of(body, m.start()), f"[[{m.group(1)}::...]] attribute"))
     # Definitions only: `using namespace std::chrono_literals;` is an ordinary answer's line.
