@@ -102,7 +102,7 @@ struct ActiveChild {
   ActiveChild& operator=(const ActiveChild&) = delete;
 };
 
-bool is_active(pid_t pid) {
+[[maybe_unused]] bool is_active(pid_t pid) {  // used by the Linux sweep only
   std::lock_guard lock(g_active_mutex);
   return std::find(g_active.begin(), g_active.end(), pid) != g_active.end();
 }

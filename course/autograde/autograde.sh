@@ -78,6 +78,7 @@ course_tar() {
 sealed_tar() {
   local tmp
   tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # the tar's top directory: mktemp's 0700 would lock the graders' user out
   course_tar | tar -C "$tmp" -xf -
   for path in "${excluded[@]}"; do rm -rf "${tmp:?}/$path"; done
   tar -C "$tmp" --sort=name --owner=0 --group=0 --numeric-owner -cf "$1" .
