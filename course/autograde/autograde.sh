@@ -179,7 +179,12 @@ sweep() {
     pgrep -u "$grader_uid" >/dev/null 2>&1 || break
     sleep 0.2
   done
-  find /tmp /var/tmp /dev/shm -xdev -user "$grader_uid" -delete 2>/dev/null || true
+  # Not the sealed tree itself, which may lie under /tmp too (a clone there): its build
+  # directory belongs to the graders' user while the student's files compile.
+  local keep
+  keep=$(cd "$ag" && pwd -P)
+  find /tmp /var/tmp /dev/shm -xdev -user "$grader_uid" -print0 2>/dev/null |
+    grep -zvF "$keep/" | xargs -0r rm -rf 2>/dev/null || true
   rm -rf "$ag/home"
 }
 
