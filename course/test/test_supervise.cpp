@@ -130,9 +130,11 @@ TEST_CASE("grandchildren, setsid ones included, are killed, although they hold t
   for (pid_t pid : started) CHECK_MESSAGE(!alive(pid), "pid ", pid, " survived");
 #else
   // Without Linux's child subreaper, a process in a session of its own is out of reach (it
-  // is reparented to init): only the one in the child's group is killed (supervise.hpp).
-  CHECK_MESSAGE(!alive(started[0]), "pid ", started[0], " survived");
-  for (std::size_t i = 1; i < started.size(); ++i) ::kill(started[i], SIGKILL);
+  // is reparented to init) and only the child's group is killed (supervise.hpp); even that
+  // one cannot be checked from here, as it stays a zombie until init reaps it. Not checked:
+  // the leftovers are ended so the test leaves nothing behind.
+  MESSAGE("portable build: setsid grandchildren are out of supervise's reach (not checked)");
+  for (pid_t pid : started) ::kill(pid, SIGKILL);
 #endif
 }
 
