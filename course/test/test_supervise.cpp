@@ -58,7 +58,7 @@ struct TempDir {
   }
 };
 
-bool alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+[[maybe_unused]] bool alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
 }  // namespace
 
