@@ -23,10 +23,7 @@ void JoinAll::add(TaskBase& child) {
 
 bool JoinAll::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;  // a pending cancellation, and no child left to wait for
-  if (deadline_ && !stopping_) {
-    Loop& loop = Loop::current("wait_for");
-    loop.add_timer(*this, *deadline_);
-  }
+  if (deadline_ && !stopping_) call_at(*deadline_);
   return true;
 }
 
@@ -40,14 +37,14 @@ void JoinAll::child_done(TaskBase& child) noexcept {
     stop_children();
   }
   if (remaining_ == 0) {
-    if (scheduled()) Loop::current_or_null()->remove_timer(*this);
+    cancel_timer();
     if (parked()) wake();
   }
 }
 
 void JoinAll::stop_children() noexcept {
   stopping_ = true;
-  if (scheduled()) Loop::current_or_null()->remove_timer(*this);
+  cancel_timer();
   for (std::size_t i = 0; i < size_; ++i)
     if (!watches_[i].child->done()) watches_[i].child->cancel();
 }
