@@ -69,7 +69,7 @@ bool Latch::Waiter::await_ready() const {
 bool Latch::Waiter::await_suspend(std::coroutine_handle<> h) {
   // TODO: go through the loop's door: park(h) first (see sleep.hpp and event.hpp for what
   //       its result means), then join the latch's waiters_. Part 4: with a timeout_, also
-  //       set a timer (Loop::add_timer, Loop::deadline_after; coop::detail::Loop::current()).
+  //       set a timer (call_later, from coop::Timer: see lowlevel.hpp).
   (void)h;
   exercise::todo("Latch::Waiter::await_suspend");
 }

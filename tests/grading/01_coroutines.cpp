@@ -371,14 +371,14 @@ int main(int argc, char** argv) {
       "parks on the loop (trace: other, \"Latch 'start'\") and is woken at 300 ms, in the order they came; an "
       "open latch does not suspend; a cancelled waiter stops waiting at once; a latch that never opens is named "
       "in the DeadlockError.",
-      {"Read event.hpp: coop::Event is built exactly like this, on coop::detail::Wait and an IntrusiveList.",
+      {"Read event.hpp: coop::Event is built exactly like this, on coop::Wait and a coop::WaitList.",
        "await_ready: open already? await_suspend: if (!park(h)) return false; then push_back on the latch's "
        "waiters_; return true. count_down: when the count reaches 0, pop_front each waiter and call its opened(), "
-       "which calls wake(). await_resume: throw_if_interrupted(). on_cancel: unlink from the list.",
+       "which calls wake(). await_resume: throw_if_interrupted(). on_cancel: nothing to undo (the loop takes a cancelled wait out of its WaitList).",
        "count_down(): if (count_ == 0) return; if (--count_ == 0) while (!waiters_.empty()) "
        "waiters_.pop_front().opened();  await_ready(): return latch_.count_ == 0;  await_suspend(h): if "
        "(!park(h)) return false; latch_.waiters_.push_back(*this); return true;  await_resume(): "
-       "throw_if_interrupted(); return true;  opened(): wake();  on_cancel(): ListNode::unlink(); return true;"},
+       "throw_if_interrupted(); return true;  opened(): wake();  on_cancel(): return true;"},
       [] {
         {
           grading::Run run;
@@ -436,15 +436,13 @@ int main(int argc, char** argv) {
          "With Latch(1) opened at 300 ms: wait_for(100ms) gives false at 100 ms, wait_for(500ms) gives true at "
          "300 ms, wait() true at 300 ms; wait_for on an open latch gives true without suspending; a task cancelled "
          "in wait_for(1h) ends at once.",
-         {"The Waiter is also a coop::detail::TimerNode, like sleep's awaiter: the loop calls on_timer() when the "
+         {"The Waiter is also a coop::Timer, like sleep's awaiter: the loop calls on_timer() when the "
           "deadline passes. Either the latch or the timer wakes the task; the other must be unregistered.",
-          "In await_suspend, after park and push_back: if (timeout_) set a timer with loop.add_timer(*this, "
-          "loop.deadline_after(*timeout_)). on_timer: unlink from the list, timed_out_ = true, wake(). opened: remove "
-          "the timer if scheduled(), then wake(). await_resume: return !timed_out_.",
-          "wait_for: return Waiter(*this, timeout);  await_suspend adds: if (timeout_) { auto& loop = "
-          "coop::detail::Loop::current(\"Latch::wait_for\"); loop.add_timer(*this, loop.deadline_after(*timeout_)); }  "
-          "on_timer(): ListNode::unlink(); timed_out_ = true; wake();  opened() and on_cancel(): if (scheduled()) "
-          "coop::detail::Loop::current_or_null()->remove_timer(*this); ..."},
+          "In await_suspend, after park and push_back: if (timeout_) set a timer with call_later(*timeout_). "
+          "on_timer: leave the list (leave_list()), timed_out_ = true, wake(). opened: cancel_timer(), then wake(). "
+          "await_resume: return !timed_out_.",
+          "wait_for: return Waiter(*this, timeout);  await_suspend adds: if (timeout_) call_later(*timeout_);  "
+          "on_timer(): leave_list(); timed_out_ = true; wake();  opened() and on_cancel(): cancel_timer(); ..."},
          [] {
            {
              grading::Run run;
