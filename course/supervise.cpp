@@ -44,6 +44,8 @@
 
 #include "text.hpp"
 
+extern char** environ;  // the process's environment (POSIX; not every libc declares it)
+
 namespace course {
 
 bool address_space_limit_applies() {
@@ -222,6 +224,7 @@ struct ChildPlan {
   Limit limits[6];
   int n_limits = 0;
   const char* working_directory = nullptr;
+  std::vector<char*> environment;  // null-terminated, pointing into Spec::environment; empty: ours
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   pid_t parent = 0;
@@ -313,6 +316,7 @@ void close_from(int first) {
   if (::getppid() != plan.parent) ::_exit(127);  // we died before the line above took effect
 #endif
 
+  if (!plan.environment.empty()) environ = plan.environment.data();  // (execvp then searches its PATH)
   if (!plan.argv.empty()) {
     ::execvp(plan.argv[0], plan.argv.data());
     child_fail(plan, step_exec);
@@ -493,6 +497,10 @@ Outcome supervise(const Spec& spec) {
     ChildPlan plan;
     for (const std::string& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     if (!plan.argv.empty()) plan.argv.push_back(nullptr);
+    if (spec.environment) {
+      for (const std::string& v : *spec.environment) plan.environment.push_back(const_cast<char*>(v.c_str()));
+      plan.environment.push_back(nullptr);
+    }
     plan.null_in = null_in.fd;
     plan.out = out_write.fd;
     plan.report = report_write.fd;

@@ -66,6 +66,9 @@ struct Spec {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::optional<std::filesystem::path> working_directory;
+  // The child's whole environment ("NAME=value" each). Unset: ours. Running as another user,
+  // give it one: ours would tell it root's home, paths and whatever else root has set.
+  std::optional<std::vector<std::string>> environment;
 };
 
 struct Outcome {

@@ -76,6 +76,21 @@ TEST_CASE("stdin is /dev/null, so a child that reads it does not wait for a term
   CHECK(o.output == "read: 1\n");
 }
 
+TEST_CASE("an environment given in the Spec replaces ours entirely; none given, ours is kept") {
+  ::setenv("COOP_SUPERVISE_TEST_SECRET", "root's", 1);
+  Spec s = shell("echo \"[$COOP_SUPERVISE_TEST_SECRET] [$HOME] [$PATH]\"");
+  CHECK(course::supervise(s).output.rfind("[root's] ", 0) == 0);
+  s.environment = {"PATH=/usr/bin:/bin", "HOME=/nonexistent"};
+  CHECK(course::supervise(s).output == "[] [/nonexistent] [/usr/bin:/bin]\n");
+  // A program found on the environment's PATH, not ours.
+  Spec by_name;
+  by_name.argv = {"env"};
+  by_name.environment = {"PATH=/usr/bin:/bin", "ONLY=this"};
+  const Outcome o = course::supervise(by_name);
+  CHECK(o.output == "PATH=/usr/bin:/bin\nONLY=this\n");
+  ::unsetenv("COOP_SUPERVISE_TEST_SECRET");
+}
+
 TEST_CASE("a program that cannot be run is could_not_start, with why") {
   Spec s;
   s.argv = {"/nonexistent/program"};

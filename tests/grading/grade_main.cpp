@@ -31,6 +31,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -72,6 +73,14 @@ course::Spec grader_spec(const ListedExercise& e, std::vector<std::string> argv,
   if (as.uid) spec.limits.processes = 256;
   spec.uid = as.uid;
   spec.gid = as.gid;
+  if (as.uid) {
+    // As the graders' user: an environment of its own, not root's (its home, its paths, its
+    // settings), with only what makes the program behave as it does everywhere else.
+    spec.environment = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent", "TMPDIR=/tmp", "LANG=C.UTF-8",
+                        "NO_COLOR=1"};
+    for (const char* keep : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"})
+      if (const char* v = std::getenv(keep)) spec.environment->push_back(std::string(keep) + "=" + v);
+  }
   return spec;
 }
 
