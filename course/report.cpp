@@ -305,7 +305,7 @@ Limits grader_limits(const ListedExercise& e, bool limit_address_space) {
   l.wall = std::chrono::seconds(kStartSeconds + static_cast<int>(e.parts.size()) * (kPartSeconds + 1) + 5);
   l.cpu_seconds = static_cast<std::uint64_t>(l.wall.count() / 1000) + 5;
   l.file_size = 16ULL << 20;  // its output file (NN.out) included
-  l.processes = 0;  // counted per user: left to the caller (autograding runs as its own user)
+  l.processes = 256;  // beyond what its user has: a fork bomb stops there
   // Threads each reserve address space (stacks, malloc arenas); sanitizers reserve
   // terabytes of shadow memory, so those builds cannot have this limit.
   if (limit_address_space) l.address_space = 4ULL << 30;

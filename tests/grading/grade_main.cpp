@@ -69,8 +69,6 @@ course::Spec grader_spec(const ListedExercise& e, std::vector<std::string> argv,
   course::Spec spec;
   spec.argv = std::move(argv);
   spec.limits = course::grader_limits(e, kLimitAddressSpace);
-  // RLIMIT_NPROC counts every process of the user: only a user of its own can be limited.
-  if (as.uid) spec.limits.processes = 256;
   spec.uid = as.uid;
   spec.gid = as.gid;
   if (as.uid) {
