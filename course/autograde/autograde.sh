@@ -188,7 +188,8 @@ sweep() {
   # System V shared memory, semaphores and message queues outlive their processes.
   local kind id
   for kind in m s q; do
-    for id in $(ipcs -"$kind" 2>/dev/null | awk -v u="$grader_user" '$3 == u { print $2 }'); do
+    # (-c: creator and owner in full; the default listing cuts names to 10 characters)
+    for id in $(ipcs -"$kind" -c 2>/dev/null | awk -v u="$grader_user" '$3 == u || $5 == u { print $1 }'); do
       ipcrm -"$kind" "$id" 2>/dev/null || true
     done
   done

@@ -251,11 +251,13 @@ def make_submission(key, spec, source, tree, work, out):
 
 
 def user_ipc():
-    """The System V IPC objects the graders' user owns (ipcs: key id owner ...)."""
+    """The System V IPC objects the graders' user made or owns (ipcs -c: id perms cuid cgid
+    uid gid, names in full; the default listing cuts them to 10 characters)."""
     left = []
     for kind in ("m", "s", "q"):
-        out = subprocess.run(["ipcs", "-" + kind], capture_output=True, text=True).stdout
-        left += [f"{kind}:{f[1]}" for f in (line.split() for line in out.splitlines()) if len(f) > 2 and f[2] == USER]
+        out = subprocess.run(["ipcs", "-" + kind, "-c"], capture_output=True, text=True).stdout
+        left += [f"{kind}:{f[0]}" for f in (line.split() for line in out.splitlines())
+                 if len(f) >= 6 and f[0].isdigit() and USER in (f[2], f[4])]
     return " ".join(left)
 
 
