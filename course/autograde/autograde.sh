@@ -199,7 +199,7 @@ sweep() {
 # ---- grading one submission -----------------------------------------------------------------
 
 grade() {
-  local submission=${1:-}
+  local started=$SECONDS submission=${1:-}
   [ -n "$submission" ] || die "say which submission: make autograde SUBMISSION=DIR"
   [ -e "$submission" ] || die "there is no submission directory $submission"
   [ -d "$submission" ] || die "$submission is not a directory"
@@ -211,7 +211,7 @@ grade() {
   python3 "$here/submission.py" collect "$submission" "$ag/incoming" "$root" || exit 2
   setup
   ensure_user
-  local started=$SECONDS tree=$ag/tree src=$ag/tree/src
+  local tree=$ag/tree src=$ag/tree/src
   local sealed_names
   sealed_names=$(python3 "$here/submission.py" names "$ag/pristine/src")
   for file in "$ag/incoming"/*.cpp; do
@@ -308,7 +308,8 @@ grade() {
   [ $rc = 124 ] || [ $rc = 137 ] && problem="coop_grade did not finish within ${grade_seconds} s"
   sed -n '/^Score\|^Exercises/,$p' "$ag/grade.log" | head -n 40 >&2 || true
   # The integrity entry: coop_grade's own when it takes --integrity, else added here.
-  local finish=(python3 "$here/submission.py" finish "$ag/out" "$out" --build-log "$ag/build.log")
+  local finish=(python3 "$here/submission.py" finish "$ag/out" "$out" --build-log "$ag/build.log"
+                --seconds "$((SECONDS - started))")
   [ ${#integrity_arg[@]} -gt 0 ] || finish+=(--integrity "$ag/integrity.txt")
   [ -n "$problem" ] && finish+=(--problem "$problem")
   if "${finish[@]}"; then

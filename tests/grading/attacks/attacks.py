@@ -385,6 +385,9 @@ def main(argv):
             if os.path.exists(os.path.join(out, "results.json")) else ""
         if results is None:
             continue
+        spent = results.get("execution_time")
+        checks.expect(isinstance(spent, int) and spent >= took - 15,
+                      f"execution_time is the whole run, the build included ({spent} s of {took:.0f} s)")
         integrity = [t for t in results.get("tests", []) if str(t.get("name", "")).startswith("integrity")]
         for nn, what in spec["files"].items():
             tests = tests_of(results, nn)
