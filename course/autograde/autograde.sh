@@ -285,6 +285,7 @@ grade() {
   help=$("$tree/build/tests/coop_grade" grade --help 2>&1 || true)
   local integrity_arg=("--integrity" "$ag/integrity.txt")
   [[ $help == *--integrity* ]] || integrity_arg=()
+  [[ $help == *--submitted* ]] && grade_cmd+=(--submitted "$ag/incoming")
   if [ $as_root = 1 ] && [[ $help == *--run-as* ]] && [ "${AUTOGRADE_RUN_AS:-1}" = 1 ]; then
     # coop_grade stays root, the trusted parent; each grader runs as the graders' user, who
     # cannot read the course's sources (the graders' hidden parts among them): it needs only

@@ -83,10 +83,16 @@ course::Spec grader_spec(const ListedExercise& e, std::vector<std::string> argv,
 }
 
 // Grades exercise e with its grader in BIN, stores the verdict in STATE and returns it.
-Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercise& e, const RunAs& as) {
+Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercise& e, const RunAs& as,
+                 const std::optional<fs::path>& submitted) {
   const fs::path grader = bin / bin_name("exercise", e.number);
   Graded g;
-  if (!fs::exists(grader)) {
+  if (submitted && !fs::exists(*submitted / (e.name() + ".cpp"))) {
+    // Autograding: the student did not hand this exercise in (it is not a compile error).
+    g = course::without_grader(e, "not started",
+                               fmt::format("not submitted (no {0}.cpp in the submission)",
+                                           e.name()));
+  } else if (!fs::exists(grader)) {
     g = course::without_grader(e, "does not compile",
                                fmt::format("exercises/{}.cpp does not compile (see the build errors above)", e.name()));
   } else {
@@ -103,11 +109,11 @@ Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercis
 }
 
 std::vector<Graded> grade_all(const fs::path& bin, const fs::path& state, const course::CourseList& list,
-                              const RunAs& as) {
+                              const RunAs& as, const std::optional<fs::path>& submitted = std::nullopt) {
   std::error_code ec;
   fs::create_directories(state, ec);
   std::vector<Graded> all;
-  for (const ListedExercise& e : list.exercises) all.push_back(grade_one(bin, state, e, as));
+  for (const ListedExercise& e : list.exercises) all.push_back(grade_one(bin, state, e, as, submitted));
   return all;
 }
 
@@ -391,6 +397,10 @@ int main(int argc, char** argv) {
     c->add_option("--run-as", user, "Run the graders as this (unprivileged) user")->option_text("USER");
   grade->add_option("--integrity", integrity_file, "The integrity scan's hits (file:line: construct a line)")
       ->option_text("FILE");
+  std::string submitted_dir;
+  grade->add_option("--submitted", submitted_dir,
+                    "Autograding: the submitted exercise files; an exercise without one is 'not submitted'")
+      ->option_text("DIR");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -436,7 +446,8 @@ int main(int argc, char** argv) {
   if (*check_cmd) return list_check(bin, list, n);
   std::vector<Graded> graded;
   try {
-    graded = grade_all(bin, state, list, as);
+    graded = grade_all(bin, state, list, as,
+                       submitted_dir.empty() ? std::nullopt : std::optional<fs::path>(submitted_dir));
   } catch (const std::exception& e) {
     // Not expected (supervise and judge do not throw); the files are still written.
     std::fprintf(stderr, "coop_grade: %s\n", e.what());

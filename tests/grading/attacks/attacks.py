@@ -371,6 +371,19 @@ def main(argv):
                       f"{what}: exit {code} in {took:.1f} s, {lines[:1]}")
     checks.expect(open(marker).read() == '{"before": true}', "bad input left grade/ untouched")
 
+    # ---- nothing handed in: graded, every exercise "not submitted", not "does not compile" ------
+    empty = os.path.join(work, "empty")
+    shutil.rmtree(empty, ignore_errors=True)
+    os.makedirs(empty)
+    open(os.path.join(empty, "README.md"), "w").write("my answers are elsewhere\n")
+    code, log, took = grade(root, work, empty, out, env)
+    results, _ = validate(out, checks)
+    if results is not None:
+        said_why = [t for t in results.get("tests", []) if "not submitted" in str(t.get("output", ""))]
+        checks.expect(code == 0 and results.get("score") == 0 and len(said_why) == results.get("max_score"),
+                      f"an empty submission: exit {code}, score {results.get('score')}, "
+                      f"{len(said_why)} of {results.get('max_score')} parts say 'not submitted'")
+
     # ---- the hostile submissions ----------------------------------------------------------------
     for key, spec in SUBMISSIONS.items():
         print(f"submission {key}: " + ", ".join(f"{nn} {what}" for nn, what in spec["files"].items()))
