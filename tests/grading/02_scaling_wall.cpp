@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
           "std::byte>(buf.data(), n)); total += n; }"},
          [] { grading::run(one_connection(), nullptr, kRealTime); });
 
-  g.part("serve_n: 200 clients at once, one task each",
+  g.part(grading::BuildsOn{1}, "serve_n: 200 clients at once, one task each",
          "serve_n(listener, 200) serves 200 clients that are all connected at once; the first one to connect says "
          "nothing until the 199 others have had their echo. Every byte comes back, and serve_n returns the total "
          "once all have closed.",
@@ -398,7 +398,6 @@ int main(int argc, char** argv) {
           "std::vector<coop::TaskHandle<std::size_t>> hs; for (i < n) { coop::TcpStream c = co_await "
           "listener.accept(); hs.push_back(coop::create_task(echo(std::move(c)))); } std::size_t total = 0; for "
           "(auto& h : hs) total += co_await h; co_return total;"},
-         grading::BuildsOn{1},
          [] {
            grading::Run run;
            grading::run(many_connections(), &run, kRealTime);
@@ -412,7 +411,7 @@ int main(int argc, char** argv) {
                                         "accepts: then all of them wait on their sockets together."});
          });
 
-  g.part("serve_until: stop accepting, finish what is in progress",
+  g.part(grading::BuildsOn{1}, "serve_until: stop accepting, finish what is in progress",
          "serve_until serves a slow client and five quick ones meanwhile; once stop is set, it returns after the "
          "slow client's connection ends (which it still echoes), returns 6, and a client that connects after the "
          "stop gets no echo. With no client at all, it returns 0 as soon as stop is set.",
@@ -426,7 +425,6 @@ int main(int argc, char** argv) {
           "serve_until: auto a = coop::create_task(accept_loop(listener, cs)); co_await stop.wait(); a.cancel(); try "
           "{ co_await a; } catch (const coop::CancelledError&) {} for (auto& c : cs) co_await c; co_return "
           "cs.size();"},
-         grading::BuildsOn{1},
          [] {
            grading::Run busy;
            grading::run(stop_with_a_client_in_progress(), &busy, kRealTime);

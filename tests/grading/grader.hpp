@@ -218,8 +218,9 @@ class Grader {
   void part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check);
   // A part whose check also runs what an earlier part grades (part 4 waits on part 3's
   // Latch, say): when that part fails, this one's failure says so, and that it may fail
-  // only because of it. `earlier` is that part's number.
-  void part(std::string name, std::string what, std::array<std::string, 3> hints, BuildsOn earlier,
+  // only because of it. Written first, so it reads as the part's heading:
+  //   g.part(grading::BuildsOn{3}, "Latch::wait_for: ...", ...);
+  void part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
             std::function<void()> check);
 
   // Runs the parts (each in its own process) and reports. See part_runner.cpp for the flags.

@@ -257,7 +257,7 @@ void Grader::part(std::string name, std::string what, std::array<std::string, 3>
   impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check)});
 }
 
-void Grader::part(std::string name, std::string what, std::array<std::string, 3> hints, BuildsOn earlier,
+void Grader::part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
                   std::function<void()> check) {
   // Only an earlier part: the runner knows its verdict by the time this one ends.
   const int n = static_cast<int>(impl_->parts.size()) + 1;
