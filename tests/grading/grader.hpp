@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -201,9 +202,11 @@ coop::Task<void> stop(coop::TaskHandle<T> h) {
   }
 }
 
-// Grader::part's mark of a part that builds on an earlier one: grading::BuildsOn{3}.
+// Grader::part's mark of a part that builds on earlier ones: grading::BuildsOn{3}, or
+// grading::BuildsOn{1, 2} when its check runs the code of both.
 struct BuildsOn {
-  int part = 0;
+  BuildsOn(std::initializer_list<int> earlier) : parts(earlier) {}
+  std::vector<int> parts;  // earlier parts' numbers
 };
 
 class Grader {
@@ -218,7 +221,7 @@ class Grader {
   void part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check);
   // A part whose check also runs what an earlier part grades (part 4 waits on part 3's
   // Latch, say): when that part fails, this one's failure says so, and that it may fail
-  // only because of it. Written first, so it reads as the part's heading:
+  // only because of it. Written first, so that it reads as the part's heading:
   //   g.part(grading::BuildsOn{3}, "Latch::wait_for: ...", ...);
   void part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
             std::function<void()> check);

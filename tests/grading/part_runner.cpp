@@ -73,7 +73,7 @@ struct PartDef {
   std::string name, what;
   std::array<std::string, 3> hints;
   std::function<void()> check;
-  int builds_on = 0;  // the earlier part this one's check also runs (BuildsOn); 0: none
+  std::vector<int> builds_on;  // the earlier parts whose code this one's check also runs (BuildsOn)
 };
 
 struct Result {
@@ -254,19 +254,21 @@ Grader::Grader(int number, std::string topic, std::string title)
 Grader::~Grader() = default;
 
 void Grader::part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check) {
-  impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check)});
+  impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check), {}});
 }
 
 void Grader::part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
                   std::function<void()> check) {
-  // Only an earlier part: the runner knows its verdict by the time this one ends.
+  // Only earlier parts: the runner knows their verdicts by the time this one ends.
   const int n = static_cast<int>(impl_->parts.size()) + 1;
-  if (earlier.part < 1 || earlier.part >= n) {
-    std::fprintf(stderr, "grader: part %d '%s' builds on part %d, which is not an earlier part\n", n, name.c_str(),
-                 earlier.part);
-    std::abort();
-  }
-  impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check), earlier.part});
+  for (const int k : earlier.parts)
+    if (k < 1 || k >= n) {
+      std::fprintf(stderr, "grader: part %d '%s' builds on part %d, which is not an earlier part\n", n, name.c_str(),
+                   k);
+      std::abort();
+    }
+  impl_->parts.push_back(
+      {std::move(name), std::move(what), std::move(hints), std::move(check), std::move(earlier.parts)});
 }
 
 namespace {
@@ -349,11 +351,23 @@ int Grader::main(int argc, char** argv) {
     statuses[static_cast<std::size_t>(i)] = r.status;
     // A part that runs an earlier part's code fails whenever that code is wrong: say so, so
     // the student fixes the earlier part first instead of chasing this one.
-    if (is_failing(r.status) && p.builds_on != 0 && is_failing(statuses[static_cast<std::size_t>(p.builds_on - 1)]))
-      r.message += fmt::format("\npart {} fails too, and it builds on part {} ({}), which fails: fix part {} first "
-                               "(this part may fail only because of it)",
-                               i + 1, p.builds_on, g.parts[static_cast<std::size_t>(p.builds_on - 1)].name,
-                               p.builds_on);
+    if (is_failing(r.status)) {
+      std::vector<int> failed;  // the parts this one builds on that fail
+      for (const int k : p.builds_on)
+        if (is_failing(statuses[static_cast<std::size_t>(k - 1)])) failed.push_back(k);
+      std::string which;
+      for (std::size_t j = 0; j < failed.size(); ++j)
+        which += fmt::format("{}part {} ({})", j == 0 ? "" : j + 1 < failed.size() ? ", " : " and ", failed[j],
+                             g.parts[static_cast<std::size_t>(failed[j] - 1)].name);
+      if (!failed.empty())
+        r.message += failed.size() == 1
+                         ? fmt::format("\npart {} fails too, and it builds on {}, which fails: fix part {} first "
+                                       "(this part may fail only because of it)",
+                                       i + 1, which, failed[0])
+                         : fmt::format("\npart {} fails too, and it builds on {}, which fail: fix those first (this "
+                                       "part may fail only because of them)",
+                                       i + 1, which);
+    }
     // The hint shown: the failed check's own, else the part's nudge.
     const std::string hint = r.status == "passed" || r.status == "not started" ? ""
                              : !r.hint.empty()                                  ? r.hint
