@@ -9,9 +9,15 @@
 //            {"a nudge", "a stronger hint", "the approach"}, [] {
 //              auto r = grading::run(fetch_all({...}));
 //              grading::check_eq(r, std::vector<int>{...}, "fetch_all's result");
+//              grading::check(run.took == 500ms, "took ..., expected 500 ms (the longest)",
+//                             grading::Hint{"Start every fetch before awaiting any."});
 //            });
 //     return g.main(argc, argv);
 //   }
+//
+// A failing part shows one hint: the failed check's own (grading::Hint), else the part's
+// first. A part that runs an earlier part's code says so (grading::BuildsOn), and its
+// failure then says to fix that part first.
 //
 // Each part runs in a child process of its own, with a time limit: a part that hangs is
 // reported as a hang (with DeadlockError's message when the runtime detects a deadlock), a
