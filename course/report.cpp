@@ -124,8 +124,8 @@ RawReport parse_report(std::string_view text) {
         bad("a part before the 'exercise' line");
         break;
       }
-      if (count != 8) {
-        bad(fmt::format("'part' needs 8 fields, not {}", count));
+      if (count != 8 && count != 9) {
+        bad(fmt::format("'part' needs 9 fields (8 without a hint), not {}", count));
         break;
       }
       if (r.parts.size() >= kMaxParts) {
@@ -143,6 +143,7 @@ RawReport parse_report(std::string_view text) {
       p.what = field(f[5], kMessageCap);
       p.message = field(f[6], kMessageCap);
       p.output = field(f[7], kOutputCap);
+      if (f.size() == 9) p.hint = field(f[8], kMessageCap);
       r.parts.push_back(std::move(p));
     } else if (kind == "end") {
       if (!r.has_header) bad("'end' before the 'exercise' line");
@@ -228,6 +229,7 @@ void take_part(GradedPart& into, const RawPart& p) {
   into.what = p.what;
   into.message = p.message;
   into.output = p.output;
+  into.hint = p.hint;
 }
 
 std::string state_of_parts(const Graded& g) {
@@ -396,10 +398,12 @@ std::string test_name(const Graded& g, const GradedPart& p) {
   return fmt::format("{} {} · part {} · {}", g.nn(), g.topic, p.number, p.name);
 }
 
-// What a test says: its status, what it checks, why it did not pass, what it printed.
+// What a test says: its status, what it checks, why it did not pass, the hint for
+// what failed (as `./coop run` shows it), what it printed.
 std::string test_text(const GradedPart& p) {
   std::string o = p.status + (p.what.empty() ? "" : ": " + p.what);
   if (!p.message.empty()) o += "\n" + p.message;
+  if (!p.passed() && !p.hint.empty()) o += "\nhint: " + p.hint;
   if (!p.output.empty()) o += "\nit printed:\n" + p.output;
   return o;
 }

@@ -230,7 +230,10 @@ std::optional<Hints> read_hints(const fs::path& bin, const ListedExercise& e) {
 }
 
 // The next hint for exercise n: for the first part not passing in the last verdict, one
-// level more each time it is asked (remembered in STATE/course.state).
+// level more each time it is asked (remembered in STATE/course.state). The first level is
+// the hint of the check that failed in that verdict, when it had one of its own (a check
+// about the limit says how to keep to the limit, not the part's general nudge); the
+// stronger hint and the approach are the part's.
 int hint(const fs::path& bin, const fs::path& state, const course::CourseList& list, int n, bool all,
          const Say& say, const std::string& who) {
   const ListedExercise* e = list.find(n);
@@ -256,12 +259,14 @@ int hint(const fs::path& bin, const fs::path& state, const course::CourseList& l
     return hints ? 0 : 1;
   }
   if (!hints) return 1;
-  // Which part: the first one the last grading did not pass.
+  // Which part: the first one the last grading did not pass, and the hint it gave then.
   int which = 1;
+  std::string failed_check_hint;
   if (const auto last = course::load_graded(state, *e))
     for (const course::GradedPart& p : last->parts)
       if (!p.passed()) {
         which = p.number;
+        failed_check_hint = p.hint;
         break;
       }
   const course::ListedPart* part = e->part(which);
@@ -275,8 +280,10 @@ int hint(const fs::path& bin, const fs::path& state, const course::CourseList& l
   fs::create_directories(state, ec);
   course::write_remembered(state, kv);
   static const char* kLevel[] = {"a nudge", "a stronger hint", "the approach"};
+  const bool for_the_check = level == 1 && !failed_check_hint.empty() && failed_check_hint != hint_of(which, 0);
   fmt::print("Exercise {}, part {} · {} — hint {} of 3 ({}):\n  {}\n", e->nn(), which,
-             part != nullptr ? part->name : "", level, kLevel[level - 1], hint_of(which, level - 1));
+             part != nullptr ? part->name : "", level, for_the_check ? "about the check that failed" : kLevel[level - 1],
+             for_the_check ? failed_check_hint : hint_of(which, level - 1));
   if (level < 3) fmt::print("(ask again for more: {})\n", say.hint(n));
   return 0;
 }
