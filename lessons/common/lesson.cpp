@@ -40,12 +40,13 @@ std::optional<ChromeTrace> g_chrome;      // with --trace-json
 std::vector<coop::Diagnostic> g_diagnostics;
 std::vector<coop::TraceEvent> g_trace;
 bool g_run_is_virtual = false;            // the lesson::run in progress uses virtual time
+coop::Clock::duration g_said_at{};        // the time stamped on the last line said in a loop
 
 // "[  0.300 s]": the loop's time since run() began. In golden mode a real-time run's times
 // differ from one run to the next, so they are masked.
-std::string stamp() {
+std::string stamp(coop::Clock::duration at) {
   if (g_settings.golden && !g_run_is_virtual) return "[   ~    ]";
-  return fmt::format("[{:>9}]", format_seconds(elapsed()));
+  return fmt::format("[{:>9}]", format_seconds(at));
 }
 
 void out(const std::string& s) {
@@ -185,7 +186,7 @@ class LessonTracer : public coop::TraceRecorder {
   void live(coop::TaskInfo t, const std::string& what) const {
     if (!g_settings.live_trace) return;
     output_header();
-    out(paint(fmt::format("    ⋯ {} {}: {}\n", stamp(), t.name(), what), styles::dim));
+    out(paint(fmt::format("    ⋯ {} {}: {}\n", stamp(elapsed()), t.name(), what), styles::dim));
   }
   std::chrono::steady_clock::time_point began_{};
 };
@@ -207,11 +208,14 @@ std::string secs(coop::Clock::duration d) { return format_seconds(d); }
 
 void say_line(std::string text) {
   output_header();
-  if (coop::detail::Loop::current_or_null() != nullptr)
-    out(fmt::format("    {} {}\n", paint(stamp(), styles::time), text));
-  else
+  if (coop::detail::Loop::current_or_null() != nullptr) {
+    g_said_at = elapsed();
+    out(fmt::format("    {} {}\n", paint(stamp(g_said_at), styles::time), text));
+  } else
     out(fmt::format("    {}\n", text));
 }
+
+coop::Clock::duration said_at() { return g_said_at; }
 
 void conclude_line(std::string text) {
   output_header();

@@ -106,6 +106,13 @@ void say(fmt::format_string<Args...> f, Args&&... args) {
   say_line(fmt::format(f, std::forward<Args>(args)...));
 }
 
+// The loop's time stamped on the last line say() printed inside a running loop. A
+// conclusion that quotes when something happened quotes this, so that it reads exactly
+// as the line it summarises ("cancel() returned true at 0.251 s" beside "[0.251 s] ...
+// cancel() -> true"); a second reading of the clock would be a little later, and on the
+// real clock it can print a different millisecond.
+coop::Clock::duration said_at();
+
 // A conclusion drawn from what was measured ("→ gather took 0.300 s, the sum was 0.600 s").
 void conclude_line(std::string text);
 template <class... Args>
