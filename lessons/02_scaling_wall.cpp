@@ -846,6 +846,7 @@ int main(int argc, char** argv) {
                             lesson::measured(bytes(c.total(&Usage::vm_size))),
                             lesson::measured(bytes(c.total(&Usage::vm_rss))));
          });
+  l.on_real_clock("real threads");
 
   l.step("One loop, five connections: each task waits at its read",
          "The same server on one thread. main is the accept loop; each connection gets a task\n"
@@ -876,6 +877,7 @@ int main(int argc, char** argv) {
            lesson::conclude("waiting costs a task no thread: threads in this process with the 5 connections open: {}",
                             lesson::measured(count_text(five_threads)));
          });
+  l.on_real_clock("real sockets");
 
   l.step("One loop, N connections: side by side with the threads",
          "The same N connections from a child process, now served by one task each on one\n"
@@ -914,6 +916,7 @@ int main(int argc, char** argv) {
                             grouped(n), lesson::measured(count_text(k.during.threads)),
                             lesson::measured(count_text(t.during.threads)));
          });
+  l.on_real_clock("real sockets");
 
   l.step("The lecture's 10 GB: reserved address space, touched pages",
          "The lecture's 1 MB is the default thread stack on Windows and in Java; glibc on Linux\n"
@@ -959,6 +962,7 @@ int main(int argc, char** argv) {
                             "deep any of them may go",
                             lesson::measured(bytes(rss_deep)));
          });
+  l.on_real_clock("real threads");
 
   l.step("Switching: threads through the kernel, tasks through the loop",
          "With a thread per connection, each message wakes one thread and puts another to\n"
@@ -980,6 +984,7 @@ int main(int argc, char** argv) {
                             lesson::measured("1/{:.0f}", tk_ns > 0 ? th_ns / tk_ns : 0.0),
                             lesson::measured(ratio(th_ns, tk_ns)));
          });
+  l.on_real_clock("real threads");
 
   l.wrap_up(
       "A thread per connection reserved a full stack each (VmSize) and was resident for the\n"

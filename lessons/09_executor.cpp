@@ -345,6 +345,7 @@ int main(int argc, char** argv) {
            g_measured.missed_blocking = report_served(s);
            g_measured.frozen_for = s.took;
          });
+  l.on_real_clock("real threads");
 
   l.step("to_thread keeps the heartbeat ticking",
          "The same driver and requests, but each handler awaits coop::to_thread(legacy_query,\n"
@@ -361,6 +362,7 @@ int main(int argc, char** argv) {
            lesson::conclude("the default pool has min(32, cores + 4) threads, like Python's: {} here",
                             lesson::measured("{}", std::min(32U, (cores == 0 ? 1U : cores) + 4U)));
          });
+  l.on_real_clock("real threads");
 
   l.step("Throughput against pool size",
          "A pool runs as many blocking calls at once as it has threads; the rest queue. 16\n"
@@ -386,6 +388,7 @@ int main(int argc, char** argv) {
                             "had nothing to do",
                             lesson::measured(lesson::secs(took[5])));
          });
+  l.on_real_clock("real threads");
 
   l.step("When to choose threads, when async",
          "The choice, as a table, each row with a number measured here. Two are new: what one\n"
@@ -458,6 +461,7 @@ int main(int argc, char** argv) {
                                                                  static_cast<double>(c.loop_turn.count())
                                                            : 0.0));
          });
+  l.on_real_clock("real threads");
 
   l.step("Atomicity stops at the thread boundary",
          "Lesson 08's guarantee is about tasks: between two awaits no other task runs. A\n"
@@ -480,6 +484,7 @@ int main(int argc, char** argv) {
                "undefined behaviour in C++; in practice two threads read the same value and both write it + 1, lesson "
                "08's lost update at the scale of one instruction, and ThreadSanitizer reports it");
          });
+  l.on_real_clock("real threads");
 
   l.wrap_up(
       "A synchronous driver called on the loop froze it: the handlers ran one at a time and\n"

@@ -73,6 +73,13 @@ class Lesson {
   // marked regions of this lesson's source shown as "the code"; `body` runs the step.
   void step(std::string title, std::string text, std::vector<std::string> snippets, std::function<void()> body);
 
+  // Marks the step just added as one that runs on the real clock even under --virtual-time
+  // (real threads, sockets, a blocking call), saying what: "real threads". The banner then
+  // names it, instead of promising virtual times for the whole lesson; a step that runs a
+  // real-time loop (RunSettings::real_time) without this mark is a lesson bug, reported
+  // when it runs.
+  void on_real_clock(std::string what);
+
   // Closing words, printed after the last step (when all steps ran).
   void wrap_up(std::string text);
 
