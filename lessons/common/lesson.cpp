@@ -6,6 +6,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "coop/platform.hpp"
+#if COOP_HAS_GLIBC
+#include <malloc.h>  // malloc_trim
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -207,6 +212,19 @@ coop::Clock::duration elapsed() {
 }
 
 std::string secs(coop::Clock::duration d) { return format_seconds(d); }
+
+std::optional<std::size_t> resident_anon_bytes() {
+#if COOP_HAS_GLIBC
+  ::malloc_trim(0);
+#endif
+#if COOP_HAS_PROC_FS
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;  // the kernel writes kB: KiB
+#endif
+  return std::nullopt;
+}
 
 void say_line(std::string text) {
   output_header();

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -137,6 +138,12 @@ std::string measured(fmt::format_string<Args...> f, Args&&... args) {
 
 // A figure the lesson computed exactly (under --virtual-time), highlighted.
 std::string figure(std::string text);
+
+// The anonymous memory this process has resident (RssAnon of /proc/self/status: heap and
+// stacks, not the program's files), in bytes, after giving malloc's free memory back to the
+// system (glibc's malloc_trim), so that what is allocated next shows as growth even where it
+// reuses memory freed before. Empty where there is no /proc (a Mac, the portable build).
+std::optional<std::size_t> resident_anon_bytes();
 
 // Seconds, as lessons print them: "0.300 s".
 std::string secs(coop::Clock::duration d);

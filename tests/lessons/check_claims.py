@@ -89,6 +89,82 @@ def check_lesson05(lesson):
             fail("lesson05 times", f"the conclusion says {m.group(1)} s, the line it summarises {at} s", [line, concl])
 
 
+# ---- lessons 01 and 09: bytes per parked task, everything counted ----------------------------
+
+def bench_bytes_per_task(bench):
+    """What coop_bench's `suspended` workload measures in this build: resident memory per
+    task, 100,000 tasks parked on one Event (a fresh process, as the bench runs it)."""
+    p = subprocess.run([bench, "--child", "suspended", "100000"], capture_output=True, text=True, timeout=120)
+    m = re.search(r"rss_per_task=([0-9.]+)", p.stdout)
+    if p.returncode != 0 or not m:
+        sys.exit(f"coop_bench --child suspended: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    return float(m.group(1))
+
+
+def readme_bytes_per_task(readme):
+    m = re.search(r"^\| parked task, bytes \| ([0-9,]+)\S* \|", open(readme).read(), re.M)
+    if not m:
+        sys.exit(f"{readme}: no '| parked task, bytes | N |' row")
+    return int(m.group(1).replace(",", ""))
+
+
+def check_parked_bytes(name, lesson, pattern, args, bench, readme, strict):
+    out = run([lesson, "--no-color"] + args)
+    m, line = conclusion(out, pattern)
+    if m is None:
+        fail(f"{name} bytes per parked task", f"no conclusion /{pattern}/ (frame and task record, in all)")
+        return
+    if m.group(1) == "n/a":
+        return  # no /proc here: the lesson says so instead of a figure
+    lesson_bytes = int(m.group(1))
+    if bench:
+        bench_bytes = bench_bytes_per_task(bench)
+        if abs(lesson_bytes - bench_bytes) > 4:
+            fail(f"{name} bytes per parked task",
+                 f"the lesson says {lesson_bytes} B, coop_bench's suspended workload {bench_bytes:.1f} B", [line])
+    if readme and strict:
+        readme_bytes = readme_bytes_per_task(readme)
+        if abs(lesson_bytes - readme_bytes) > 4:
+            fail(f"{name} bytes per parked task",
+                 f"the lesson says {lesson_bytes} B, the README's table {readme_bytes} B (re-measure with "
+                 f"`make bench-core ARGS=\"--only suspended\"` and update both READMEs)", [line])
+    if re.search(r"1/[0-9]{4,}", out):
+        fail(f"{name} ratios", "a ratio printed as 1/NNNNN: more digits than the measurement has",
+             [l for l in out.splitlines() if re.search(r"1/[0-9]{4,}", l)])
+
+
+# ---- lesson 09: the CPU-bound verdict -------------------------------------------------------
+
+def check_lesson09_cpu(out):
+    claim = "lesson09 CPU-bound work"
+    one = re.search(r"4 equal chunks took ([0-9.]+) s on 1 thread", out)
+    four = re.search(r"([0-9.]+) s on 4: ([0-9.]+)× (.*)", out)
+    verdict, vline = conclusion(out, r"^→ CPU-bound work: (.*)")
+    cores = os.cpu_count() or 1
+    if not (one and four and verdict):
+        fail(claim, "did not find the row '4 equal chunks took X s on 1 thread, Y s on 4: S× ...' and its verdict")
+        return
+    t1, t4, shown = float(one.group(1)), float(four.group(1)), float(four.group(2))
+    lines = [one.group(0), four.group(0), vline]
+    if t4 <= 0 or abs(shown - t1 / t4) > 0.06:
+        fail(claim, f"it prints {shown}×, its times give {t1 / t4:.2f}×", lines)
+    concluded = "faster" in four.group(3) and "no verdict" not in vline
+    if concluded:
+        usable = min(4, cores)
+        if shown < 1.2 or shown > usable * 1.15 + 0.05:
+            fail(claim, f"it concludes from {shown}× with {cores} cores (possible: 1× to {usable}×)", lines)
+        if cores <= 1:
+            fail(claim, "it concludes that a pool speeds up CPU-bound work on 1 core", lines)
+    elif not re.search(r"no verdict|1 core", vline):
+        fail(claim, "neither a verdict nor the reason there is none", lines)
+
+
+def check_lesson09(a):
+    check_parked_bytes("lesson09", a.lesson, r"^→ a parked task costs ([0-9]+|n/a)", ["--only", "4"], a.bench,
+                       a.readme, a.strict)
+    check_lesson09_cpu(run([a.lesson, "--no-color", "--only", "4"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("lesson")
@@ -98,7 +174,10 @@ def main():
     a = ap.parse_args()
     name = os.path.basename(a.lesson)
     checks = {
+        "lesson01": lambda: check_parked_bytes("lesson01", a.lesson, r"^→ 100,000 parked tasks: ([0-9]+|n/a)", [],
+                                               a.bench, a.readme, a.strict),
         "lesson05": lambda: check_lesson05(a.lesson),
+        "lesson09": lambda: check_lesson09(a),
     }
     if name not in checks:
         sys.exit(f"check_claims.py: no checks for {name}")
