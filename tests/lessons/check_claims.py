@@ -12,8 +12,8 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
                       lesson's figure is what coop_bench's `suspended` workload measures in
                       the same build (--bench); with --strict (an optimised GCC build, the
                       one the README's table comes from) it is the README's figure too
-  lesson02            by default the lecture's 10,000 connections are measured, or the
-                      lesson says that its 10,000 figure is a projection, and why
+  lesson02            by default (step 1) the lecture's 10,000 threads are measured, or
+                      the lesson says that its 10,000 figure is a projection, and why
   lesson05            a time quoted in a conclusion is the time stamped on the line it
                       summarises
   lesson09            step 4's CPU-bound row: the speed-up it prints is the ratio of the
@@ -64,6 +64,25 @@ def conclusion(out, pattern):
             if m:
                 return m, s
     return None, None
+
+
+# ---- lesson 02: the lecture's 10,000 by default ---------------------------------------------
+
+def check_lesson02(lesson):
+    out = run([lesson, "--no-color", "--only", "1"])
+    claim = "lesson02 the lecture's 10,000"
+    measured, line = conclusion(out, r"measured here with 10,000: ")
+    projected, pline = conclusion(out, r"projected to 10,000 from the ([0-9,]+) measured here, the most this machine "
+                                       r"allows \((.+)\): a projection")
+    if measured:
+        if not re.search(r"started 10,000 threads", out):
+            fail(claim, "it says 'measured here with 10,000' but did not start 10,000 threads", [line])
+    elif projected:
+        if projected.group(1) == "10,000":
+            fail(claim, "a projection from 10,000 to 10,000", [pline])
+    else:
+        fail(claim, "by default it neither measured the lecture's 10,000 threads nor said that its 10,000 figure is "
+                    "a projection (and why)")
 
 
 # ---- lesson 05: times quoted agree with the lines they summarise ---------------------------
@@ -176,6 +195,7 @@ def main():
     checks = {
         "lesson01": lambda: check_parked_bytes("lesson01", a.lesson, r"^→ 100,000 parked tasks: ([0-9]+|n/a)", [],
                                                a.bench, a.readme, a.strict),
+        "lesson02": lambda: check_lesson02(a.lesson),
         "lesson05": lambda: check_lesson05(a.lesson),
         "lesson09": lambda: check_lesson09(a),
     }
