@@ -10,8 +10,10 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
 
   lesson01, lesson09  the bytes per parked task count the frame and the task record: the
                       lesson's figure is what coop_bench's `suspended` workload measures in
-                      the same build (--bench); with --strict (an optimised GCC build, the
-                      one the README's table comes from) it is the README's figure too
+                      the same build (--bench; within 16 B, one size class of the frame
+                      pool: the lesson's coroutine is not the bench's); with --strict (an
+                      optimised GCC build, the one the README's table comes from) it is
+                      the README's figure too (within 8 B)
   lesson02            by default (step 1) the lecture's 10,000 threads are measured, or
                       the lesson says that its 10,000 figure is a projection, and why
   lesson05            a time quoted in a conclusion is the time stamped on the line it
@@ -138,12 +140,12 @@ def check_parked_bytes(name, lesson, pattern, args, bench, readme, strict):
     lesson_bytes = int(m.group(1))
     if bench:
         bench_bytes = bench_bytes_per_task(bench)
-        if abs(lesson_bytes - bench_bytes) > 4:
+        if abs(lesson_bytes - bench_bytes) > 16:  # one of the pool's size classes: the coroutines differ
             fail(f"{name} bytes per parked task",
                  f"the lesson says {lesson_bytes} B, coop_bench's suspended workload {bench_bytes:.1f} B", [line])
     if readme and strict:
         readme_bytes = readme_bytes_per_task(readme)
-        if abs(lesson_bytes - readme_bytes) > 4:
+        if abs(lesson_bytes - readme_bytes) > 8:
             fail(f"{name} bytes per parked task",
                  f"the lesson says {lesson_bytes} B, the README's table {readme_bytes} B (re-measure with "
                  f"`make bench-core ARGS=\"--only suspended\"` and update both READMEs)", [line])
