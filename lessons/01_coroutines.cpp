@@ -123,7 +123,8 @@ Task<Cost> parked_task_cost(int n) {
   co_await coop::sleep(0ms);  // every one of them has started and is parked on `go`
   const std::optional<std::size_t> memory_after = lesson::resident_anon_bytes();
   Cost c;
-  if (memory_before && memory_after) c.task_bytes = (*memory_after - *memory_before + n / 2) / n;
+  if (memory_before && memory_after && *memory_after >= *memory_before)
+    c.task_bytes = (*memory_after - *memory_before + n / 2) / n;
   c.frame_bytes = (coop::frame_stats().live_bytes - frames_before) / static_cast<std::size_t>(n);
   go.set();
   while (waiting > 0) co_await coop::sleep(0ms);
@@ -263,7 +264,8 @@ int main(int argc, char** argv) {
                             lesson::measured("{} KiB", stack / 1024));
            const std::size_t per_task = c.task_bytes.value_or(c.frame_bytes);
            lesson::conclude("a thread's stack reservation is {} times what a parked task costs",
-                            lesson::measured(about(per_task ? static_cast<double>(stack) / static_cast<double>(per_task) : 0)));
+                            lesson::measured(about(
+                                per_task ? static_cast<double>(stack) / static_cast<double>(per_task) : 0)));
          });
   l.wrap_up(
       "Calling a coroutine made a frame and ran nothing; co_await ran it. At each co_await the\n"

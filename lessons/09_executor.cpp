@@ -253,7 +253,8 @@ Task<Costs> measure_costs() {
   for (int i = 0; i < 100'000; ++i) (void)coop::create_task(parked(go, waiting));  // handle dropped
   co_await coop::sleep(0ms);  // all 100,000 have started and parked
   const std::optional<std::size_t> memory_after = lesson::resident_anon_bytes();
-  if (memory_before && memory_after) c.task_bytes = (*memory_after - *memory_before + 50'000) / 100'000;
+  if (memory_before && memory_after && *memory_after >= *memory_before)
+    c.task_bytes = (*memory_after - *memory_before + 50'000) / 100'000;
   c.frame_bytes = (coop::frame_stats().live_bytes - frames_before) / 100'000;
   go.set();
   while (waiting > 0) co_await coop::sleep(0ms);
@@ -500,7 +501,8 @@ int main(int argc, char** argv) {
            const std::vector<Row> rows{
                {{"many connections, mostly waiting,", "every library async"},
                 "async",
-                {fmt::format("a parked task holds {} in all,", lesson::measured(c.task_bytes ? fmt::format("{} B", *c.task_bytes) : "n/a")),
+                {fmt::format("a parked task holds {} in all,",
+                             lesson::measured(c.task_bytes ? fmt::format("{} B", *c.task_bytes) : "n/a")),
                  fmt::format("{} of it its frame;", lesson::measured("{} B", c.frame_bytes)),
                  fmt::format("a thread reserves {} of stack", lesson::measured("{} KiB", stack / 1024))}},
                {{"one library is synchronous-only", "(a driver, an SDK, file APIs)"},

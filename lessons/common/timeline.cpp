@@ -148,7 +148,8 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
         break;
       case Kind::suspended:
         if (std::none_of(r.waits.begin(), r.waits.end(), [&](const Wait& w) { return w.detail == e.detail; }))
-          r.waits.push_back({e.detail, e.wait == coop::WaitKind::gather ? gathered(r, e.detail, rows) : std::vector<std::uint64_t>{}});
+          r.waits.push_back({e.detail, e.wait == coop::WaitKind::gather ? gathered(r, e.detail, rows)
+                                                                        : std::vector<std::uint64_t>{}});
         if (r.state == State::running) {
           r.after_step = State::waiting;
         } else {
