@@ -68,10 +68,10 @@ Task<void> cancel_a_sleeper(Step1& seen) {
   coop::TaskHandle<void> h = coop::create_task(sleeper(), "sleeper");
   co_await coop::sleep(250ms);
   seen.cancel_returned = h.cancel();  // a request: it returns at once
-  seen.cancel_called = lesson::elapsed();
   seen.done_after_cancel = h.done();
   lesson::say("main: h.cancel() -> {}; h.done() -> {}: the sleeper has not been resumed yet",
               seen.cancel_returned, seen.done_after_cancel);
+  seen.cancel_called = lesson::said_at();  // the time on that line
   try {
     co_await h;
   } catch (const coop::CancelledError&) {
@@ -104,7 +104,7 @@ struct Quota {
     lesson::say("quota: used up -> importer.cancel(), called while the importer is running");
     importer.cancel();
     seen->stored_at_cancel = seen->stored;
-    seen->cancel_called = lesson::elapsed();
+    seen->cancel_called = lesson::said_at();  // the time on the quota's line
   }
 };
 
@@ -179,8 +179,8 @@ Task<void> import_rows(Database& db) {
     cancelled = std::current_exception();
   }
   if (cancelled) {
-    db.seen->cleanup_began = lesson::elapsed();
     lesson::say("import: cancelled; cleaning up before re-throwing");
+    db.seen->cleanup_began = lesson::said_at();
     co_await rollback(db);  // awaits work again: a cancel() is delivered once
     co_await disconnect(db);
     db.seen->cleanup_ended = lesson::elapsed();
@@ -193,8 +193,8 @@ Task<void> cancel_the_import(Database& db) {
   coop::TaskHandle<void> h = coop::create_task(import_rows(db), "import");
   co_await coop::sleep(250ms);
   h.cancel();
-  db.seen->cancel_called = lesson::elapsed();
   lesson::say("main: cancel()");
+  db.seen->cancel_called = lesson::said_at();
   try {
     co_await h;
   } catch (const coop::CancelledError&) {
@@ -240,9 +240,9 @@ Task<void> stop_the_flusher(Step4& seen) {
   coop::TaskHandle<int> h = coop::create_task(flusher(seen), "flusher");
   co_await coop::sleep(150ms);
   h.cancel();
-  seen.cancel_called = lesson::elapsed();
   seen.flushes_at_cancel = seen.flushes;
   lesson::say("main: cancel(); the flusher should stop now");
+  seen.cancel_called = lesson::said_at();
   try {
     seen.returned = co_await h;  // no CancelledError: the flusher returned a value
     lesson::say("main: co_await h returned {}; h.cancelled() -> {}", seen.returned, h.cancelled());
@@ -278,15 +278,15 @@ Task<std::string> query(std::string sql, coop::Clock::duration takes) {
 
 Task<void> with_time_limits(Step5& seen) {
   seen.fast_result = co_await coop::wait_for(query("fast", 100ms), 200ms);
-  seen.fast_done = lesson::elapsed();
   lesson::say("main: wait_for returned \"{}\"", seen.fast_result);
+  seen.fast_done = lesson::said_at();
 
   seen.slow_began = lesson::elapsed();
   try {
     co_await coop::wait_for(query("slow", 500ms), 200ms);
   } catch (const coop::TimeoutError& e) {  // a std::runtime_error: an error, not a cancellation
-    seen.timeout_caught = lesson::elapsed();
     lesson::say("main: TimeoutError: {}", e.what());
+    seen.timeout_caught = lesson::said_at();
   }
 }
 // end snippet
@@ -318,7 +318,7 @@ Task<void> cancel_the_page(coop::Clock::duration& cancel_called) {
   co_await coop::sleep(400ms);
   lesson::say("main: page.cancel()");
   page.cancel();
-  cancel_called = lesson::elapsed();
+  cancel_called = lesson::said_at();  // the time on main's line
   try {
     co_await page;
   } catch (const coop::CancelledError&) {

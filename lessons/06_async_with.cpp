@@ -440,6 +440,7 @@ int main(int argc, char** argv) {
                             "every 10 ms went {} without a tick: while the destructor blocked, no task ran",
                             c2.open, lesson::measured("{:.0f} ms", std::chrono::duration<double, std::milli>(gap).count()));
          });
+  l.on_real_clock("a blocking call");
 
   l.wrap_up(
       "async_with awaited aenter, the body and aexit in that order, and aexit ran whether the body\n"
