@@ -16,6 +16,8 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
                       the README's figure too (within 8 B)
   lesson02            by default (step 1) the lecture's 10,000 threads are measured, or
                       the lesson says that its 10,000 figure is a projection, and why
+                      step 3: no figure per task is below the task's frame (a task cannot
+                      cost less than its frame; VmSize growth can, as malloc reuses space)
   lesson05            a time quoted in a conclusion is the time stamped on the line it
                       summarises
   lesson09            step 4's CPU-bound row: the speed-up it prints is the ratio of the
@@ -85,6 +87,38 @@ def check_lesson02(lesson):
     else:
         fail(claim, "by default it neither measured the lecture's 10,000 threads nor said that its 10,000 figure is "
                     "a projection (and why)")
+
+    check_lesson02_task_bytes(run([lesson, "--no-color", "--only", "3", "--connections", "1000"]))
+
+
+BYTES = r"([0-9.]+) (B|KiB|MiB|GiB)"
+
+
+def to_bytes(number, unit):
+    return float(number) * {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}[unit]
+
+
+def check_lesson02_task_bytes(out):
+    claim = "lesson02 a task costs at least its frame"
+    m = re.search(r"coroutine frames alive meanwhile: .*\(" + BYTES + r" per task", out)
+    if not m:
+        fail(claim, "step 3 did not print the frame bytes per task")
+        return
+    frame = to_bytes(*m.groups())
+    cells = re.search(r"per connection:\n\s*virtual memory \(VmSize\)\s+\S+ \S+\s+(.+)\n\s*resident memory "
+                      r"\(VmRSS\)\s+\S+ \S+\s+(.+)\n", out)
+    if not cells:
+        fail(claim, "step 3 printed no per-connection table")
+        return
+    for what, cell in (("VmSize", cells.group(1)), ("VmRSS", cells.group(2))):
+        c = re.fullmatch(BYTES, cell.strip())
+        if c and to_bytes(*c.groups()) < frame:
+            fail(claim, f"the table's {what} per task, {cell.strip()}, is below the frame", [m.group(0)])
+    concl, line = conclusion(out, r"a task costs " + BYTES)
+    if not concl:
+        fail(claim, "step 3 concludes on no cost per task ('a task costs ...')")
+    elif to_bytes(concl.group(1), concl.group(2)) < frame:
+        fail(claim, "the conclusion's cost per task is below the frame", [m.group(0), line])
 
 
 # ---- lesson 05: times quoted agree with the lines they summarise ---------------------------
