@@ -156,9 +156,13 @@ long report_served(const Served& s) {
   for (const std::string& r : s.rows) rows += (rows.empty() ? "" : ", ") + r;
   lesson::conclude("4 queries of 120 ms (480 ms in sum) were answered in {}; gather gave them in order: {}",
                    lesson::measured(lesson::secs(s.took)), lesson::figure(rows));
-  lesson::conclude("the heartbeat should have beaten {} times and beat {} ({} missed); its longest gap was {}",
+  // A gap needs two beats: with fewer, say how long the heartbeat went without a second one.
+  const std::string gap = s.beats.size() >= 2
+                              ? fmt::format("its longest gap was {}", lesson::measured(ms(longest)))
+                              : fmt::format("no second beat in {}", lesson::measured(lesson::secs(s.took)));
+  lesson::conclude("the heartbeat should have beaten {} times and beat {} ({} missed); {}",
                    lesson::measured("{}", expected), lesson::measured("{}", s.beats.size()),
-                   lesson::measured("{}", missed), lesson::measured(ms(longest)));
+                   lesson::measured("{}", missed), gap);
   lesson::conclude("slow-step warnings: {}", lesson::figure(fmt::format("{}", slow)));
   return missed;
 }

@@ -23,7 +23,8 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
   lesson09            step 4's CPU-bound row: the speed-up it prints is the ratio of the
                       two times it prints, and it concludes only when the figures hold
                       (faster on more threads, never faster than the cores allow), else it
-                      says why it cannot
+                      says why it cannot; step 1 quotes a longest gap between heartbeats
+                      only when there were two beats to have a gap between
 Each failure names the claim and quotes the lines. Exit 0: all held.
 """
 import argparse
@@ -221,6 +222,15 @@ def check_lesson09(a):
     check_parked_bytes("lesson09", a.lesson, r"^→ a parked task costs ([0-9]+|n/a)", ["--only", "4"], a.bench,
                        a.readme, a.strict)
     check_lesson09_cpu(run([a.lesson, "--no-color", "--only", "4"]))
+    check_lesson09_gap(run([a.lesson, "--no-color", "--no-timeline", "--only", "1"]))
+
+
+def check_lesson09_gap(out):
+    m, line = conclusion(out, r"the heartbeat should have beaten [0-9]+ times and beat ([0-9]+)")
+    if not m:
+        fail("lesson09 heartbeat gap", "step 1 did not say how often the heartbeat beat")
+    elif int(m.group(1)) < 2 and "gap" in line:
+        fail("lesson09 heartbeat gap", "a gap between beats quoted with fewer than two beats", [line])
 
 
 def main():
