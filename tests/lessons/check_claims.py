@@ -24,7 +24,8 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
                       two times it prints, and it concludes only when the figures hold
                       (faster on more threads, never faster than the cores allow), else it
                       says why it cannot; step 1 quotes a longest gap between heartbeats
-                      only when there were two beats to have a gap between
+                      only when there were two beats to have a gap between; the ratio of a
+                      to_thread round trip to a loop turn is that of the two times it quotes
 Each failure names the claim and quotes the lines. Exit 0: all held.
 """
 import argparse
@@ -221,8 +222,24 @@ def check_lesson09_cpu(out):
 def check_lesson09(a):
     check_parked_bytes("lesson09", a.lesson, r"^→ a parked task costs ([0-9]+|n/a)", ["--only", "4"], a.bench,
                        a.readme, a.strict)
-    check_lesson09_cpu(run([a.lesson, "--no-color", "--only", "4"]))
+    out = run([a.lesson, "--no-color", "--only", "4"])
+    check_lesson09_cpu(out)
+    check_lesson09_turn(out)
     check_lesson09_gap(run([a.lesson, "--no-color", "--no-timeline", "--only", "1"]))
+
+
+def check_lesson09_turn(out):
+    claim = "lesson09 to_thread against a loop turn"
+    unit = {"ns": 1, "µs": 1e3}
+    m, line = conclusion(out, r"to_thread costs about ([0-9,]+)× the price of a loop turn \(([0-9.]+) (ns|µs) "
+                              r"against ([0-9.]+) (ns|µs)\)")
+    if not m:
+        fail(claim, "step 4 did not quote the ratio with the two times it divides")
+        return
+    trip, turn = float(m.group(2)) * unit[m.group(3)], float(m.group(4)) * unit[m.group(5)]
+    said = float(m.group(1).replace(",", ""))
+    if turn <= 0 or abs(said - trip / turn) > 0.05 * (trip / turn):
+        fail(claim, f"{m.group(1)}× is not {m.group(2)} {m.group(3)} / {m.group(4)} {m.group(5)}", [line])
 
 
 def check_lesson09_gap(out):
