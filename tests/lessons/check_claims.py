@@ -18,8 +18,9 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
                       the lesson says that its 10,000 figure is a projection, and why
                       step 3: no figure per task is below the task's frame (a task cannot
                       cost less than its frame; VmSize growth can, as malloc reuses space)
+  lesson03            a sum of waits it prints ("0.300 + 0.100 + 0.201 = 0.601 s") adds up
   lesson05            a time quoted in a conclusion is the time stamped on the line it
-                      summarises
+                      summarises; the cleanup's length is the difference of its two ends
   lesson09            step 4's CPU-bound row: the speed-up it prints is the ratio of the
                       two times it prints, and it concludes only when the figures hold
                       (faster on more threads, never faster than the cores allow), else it
@@ -144,6 +145,27 @@ def check_lesson05(lesson):
                  [l for l in (line, concl) if l])
         elif m.group(1) != at:
             fail("lesson05 times", f"the conclusion says {m.group(1)} s, the line it summarises {at} s", [line, concl])
+    check_lesson05_cleanup(out)
+
+
+def check_lesson05_cleanup(out):
+    m, line = conclusion(out, r"the cleanup awaited from ([0-9.]+) s to ([0-9.]+) s \(([0-9.]+) s")
+    if not m:
+        fail("lesson05 cleanup length", "step 3 did not say from when to when the cleanup awaited")
+    elif round((float(m.group(2)) - float(m.group(1))) * 1000) != round(float(m.group(3)) * 1000):
+        fail("lesson05 cleanup length", f"{m.group(2)} - {m.group(1)} is not {m.group(3)}", [line])
+
+
+# ---- lesson 03: sums add up ------------------------------------------------------------------
+
+def check_lesson03(lesson):
+    out = run([lesson, "--no-color", "--no-timeline"])
+    sums = re.findall(r"((?:[0-9.]+ \+ )+[0-9.]+) = ([0-9.]+) s", out)
+    if not sums:
+        fail("lesson03 sums", "printed no sum of waits")
+    for parts, total in sums:
+        if round(sum(float(p) for p in parts.split(" + ")) * 1000) != round(float(total) * 1000):
+            fail("lesson03 sums", "the sum does not add up", [f"{parts} = {total} s"])
 
 
 # ---- lessons 01 and 09: bytes per parked task, everything counted ----------------------------
@@ -262,6 +284,7 @@ def main():
         "lesson01": lambda: check_parked_bytes("lesson01", a.lesson, r"^→ 100,000 parked tasks: ([0-9]+|n/a)", [],
                                                a.bench, a.readme, a.strict),
         "lesson02": lambda: check_lesson02(a.lesson),
+        "lesson03": lambda: check_lesson03(a.lesson),
         "lesson05": lambda: check_lesson05(a.lesson),
         "lesson09": lambda: check_lesson09(a),
     }
