@@ -6,7 +6,8 @@
 // end cancelled. coop's h.cancel() and coop::CancelledError behave the same. Two things
 // differ in C++: a catch block cannot co_await, so awaited cleanup happens after leaving the
 // handler (keep std::current_exception(), await, std::rethrow_exception); and CancelledError
-// is not a std::exception, so `catch (const std::exception&)` never swallows it.
+// is not a std::exception, so `catch (const std::exception&)` never swallows it (Python's
+// CancelledError is likewise a BaseException, not an Exception, so `except Exception` misses it).
 #include <cstddef>
 #include <exception>
 #include <stdexcept>
@@ -406,7 +407,8 @@ int main(int argc, char** argv) {
          "carries on. The canceller believes the task stopped; it runs on, and `co_await h`\n"
          "returns a value instead of throwing. coop notices a task that was cancelled and\n"
          "returned normally, and warns, naming it (below, \"⚠ coop warning\").\n"
-         "catch (const std::exception&) is safe: CancelledError is not a std::exception.",
+         "catch (const std::exception&) is safe: CancelledError is not a std::exception, as in\n"
+         "Python, where CancelledError is a BaseException, not an Exception.",
          {"swallow"}, [] {
            Step4 seen;
            lesson::run(stop_the_flusher(seen), {.title = "a swallowed cancellation"});
