@@ -65,6 +65,8 @@ struct LoudSleep {
                 ready ? "true: ready, so no suspension" : "false: not ready, so the task will suspend");
     return ready;
   }
+  // Returns true: stay suspended, someone (here the loop's timer) resumes the task later;
+  // false: don't suspend after all, the task goes on at once, as if await_ready had said true.
   bool await_suspend(std::coroutine_handle<> me) {  // the task is suspended; hand it over
     lesson::say("await_suspend() -> the task's handle goes to the loop's timer; control returns to the loop");
     return inner.await_suspend(me);  // after this, `me` may be resumed at any time: touch nothing
@@ -77,6 +79,7 @@ struct LoudSleep {
 
 Task<void> uses_loud_sleep() {
   lesson::say("before co_await");
+  // coop::sleep(250ms) makes coop's sleep awaiter; LoudSleep{...} wraps it as its `inner`.
   co_await LoudSleep{coop::sleep(250ms)};
   lesson::say("after co_await");
 }

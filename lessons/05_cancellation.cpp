@@ -6,7 +6,8 @@
 // end cancelled. coop's h.cancel() and coop::CancelledError behave the same. Two things
 // differ in C++: a catch block cannot co_await, so awaited cleanup happens after leaving the
 // handler (keep std::current_exception(), await, std::rethrow_exception); and CancelledError
-// is not a std::exception, so `catch (const std::exception&)` never swallows it.
+// is not a std::exception, so `catch (const std::exception&)` never swallows it (Python's
+// CancelledError is likewise a BaseException, not an Exception, so `except Exception` misses it).
 #include <cstddef>
 #include <exception>
 #include <stdexcept>
@@ -387,11 +388,13 @@ int main(int argc, char** argv) {
            Database db{.uncommitted = 0, .connected = false, .seen = &seen};
            lesson::run(cancel_the_import(db), {.title = "clean up, then re-throw"});
            const Ending e = ending_of("import");
-           lesson::conclude("cancel() at {}; the cleanup awaited from {} to {} ({}: rollback 0.050 s + close "
-                            "0.020 s) and the task ended {} at {}",
-                            lesson::figure(lesson::secs(seen.cancel_called)), lesson::secs(seen.cleanup_began),
-                            lesson::secs(seen.cleanup_ended),
-                            lesson::figure(lesson::secs(seen.cleanup_ended - seen.cleanup_began)),
+           // The length is the difference of the two times as printed, so it agrees with them; the
+           // 50 + 20 ms are what the two awaits asked for (in real time a turn or two more).
+           const std::string began = lesson::secs(seen.cleanup_began), ended = lesson::secs(seen.cleanup_ended);
+           lesson::conclude("cancel() at {}; the cleanup awaited from {} to {} ({}, for a rollback of 50 ms and "
+                            "a close of 20 ms) and the task ended {} at {}",
+                            lesson::figure(lesson::secs(seen.cancel_called)), began, ended,
+                            lesson::figure(fmt::format("{:.3f} s", std::stod(ended) - std::stod(began))),
                             coop::to_string(e.how), lesson::figure(lesson::secs(e.at)));
            lesson::conclude("{} uncommitted rows rolled back, now {} uncommitted; connected: {}; "
                             "h.cancelled() -> {}: the canceller saw it stop",
@@ -404,7 +407,8 @@ int main(int argc, char** argv) {
          "carries on. The canceller believes the task stopped; it runs on, and `co_await h`\n"
          "returns a value instead of throwing. coop notices a task that was cancelled and\n"
          "returned normally, and warns, naming it (below, \"⚠ coop warning\").\n"
-         "catch (const std::exception&) is safe: CancelledError is not a std::exception.",
+         "catch (const std::exception&) is safe: CancelledError is not a std::exception, as in\n"
+         "Python, where CancelledError is a BaseException, not an Exception.",
          {"swallow"}, [] {
            Step4 seen;
            lesson::run(stop_the_flusher(seen), {.title = "a swallowed cancellation"});

@@ -53,7 +53,7 @@ std::string money(std::int64_t cents) {
 std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0)); }
 
 // The process's resident memory (its pages in RAM), in bytes: VmRSS in /proc/self/status
-// (Linux; 0 elsewhere, and step 4 prints n/a). Read with plain read() into a stack buffer, so
+// (Linux; 0 elsewhere, and steps 2 and 3 print "n/a (no /proc)"). Read with plain read() into a stack buffer, so
 // that measuring allocates nothing. The kernel counts whole pages: accurate to a few KiB.
 std::size_t resident_bytes() {
   if (!COOP_HAS_PROC_FS) return 0;

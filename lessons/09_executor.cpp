@@ -156,9 +156,13 @@ long report_served(const Served& s) {
   for (const std::string& r : s.rows) rows += (rows.empty() ? "" : ", ") + r;
   lesson::conclude("4 queries of 120 ms (480 ms in sum) were answered in {}; gather gave them in order: {}",
                    lesson::measured(lesson::secs(s.took)), lesson::figure(rows));
-  lesson::conclude("the heartbeat should have beaten {} times and beat {} ({} missed); its longest gap was {}",
+  // A gap needs two beats: with fewer, say how long the heartbeat went without a second one.
+  const std::string gap = s.beats.size() >= 2
+                              ? fmt::format("its longest gap was {}", lesson::measured(ms(longest)))
+                              : fmt::format("no second beat in {}", lesson::measured(lesson::secs(s.took)));
+  lesson::conclude("the heartbeat should have beaten {} times and beat {} ({} missed); {}",
                    lesson::measured("{}", expected), lesson::measured("{}", s.beats.size()),
-                   lesson::measured("{}", missed), lesson::measured(ms(longest)));
+                   lesson::measured("{}", missed), gap);
   lesson::conclude("slow-step warnings: {}", lesson::figure(fmt::format("{}", slow)));
   return missed;
 }
@@ -483,9 +487,22 @@ int main(int argc, char** argv) {
            const std::size_t stack = default_thread_stack();
            const unsigned cores = std::thread::hardware_concurrency();
            const CpuVerdict cpu = judge_cpu(c, cores);
-           const auto us = [](Clock::duration d) {
-             return fmt::format("{:.2f} µs", std::chrono::duration<double, std::micro>(d).count());
+           // A time as printed, and the value it prints: a ratio below is computed from the
+           // printed figures, so a reader who divides them gets the same answer.
+           struct Shown {
+             std::string text;
+             double ns;
            };
+           const auto shown = [](Clock::duration d) {
+             const double ns = std::chrono::duration<double, std::nano>(d).count();
+             if (ns < 1000) {  // a loop turn: tens of ns, which "0.01 µs" would hide
+               const std::string text = fmt::format("{:.1f}", ns);
+               return Shown{text + " ns", std::stod(text)};
+             }
+             const std::string text = fmt::format("{:.2f}", ns / 1000);
+             return Shown{text + " µs", std::stod(text) * 1000};
+           };
+           const Shown trip = shown(c.to_thread_trip), turn = shown(c.loop_turn);
            bool missing = false;  // with --only 4, steps 1 to 3 did not run
            const auto or_run = [&missing](const auto& v, auto show) {
              missing = missing || !v;
@@ -521,8 +538,8 @@ int main(int argc, char** argv) {
                  fmt::format("{} on 4: {}", secs(c.on_four.wall), lesson::measured(cpu.in_table))}},
                {{"a short call that never blocks"},
                 "call it inline",
-                {fmt::format("a to_thread round trip costs {},", lesson::measured(us(c.to_thread_trip))),
-                 fmt::format("a loop turn {}", lesson::measured(us(c.loop_turn)))}},
+                {fmt::format("a to_thread round trip costs {},", lesson::measured(trip.text)),
+                 fmt::format("a loop turn {}", lesson::measured(turn.text))}},
            };
            lesson::say("{:<34}  {:<18}  {}", "your situation", "choose", "measured in this lesson");
            for (const Row& r : rows) {
@@ -542,12 +559,10 @@ int main(int argc, char** argv) {
                                                  ? about(static_cast<double>(stack) / static_cast<double>(*c.task_bytes))
                                                  : "n/a"));
            lesson::conclude("CPU-bound work: {}", lesson::measured(cpu.verdict));
-           lesson::conclude("to_thread costs {} the price of a loop turn: offload what blocks, not what is merely "
-                            "short",
-                            lesson::measured("{:.0f}×", c.loop_turn.count() > 0
-                                                           ? static_cast<double>(c.to_thread_trip.count()) /
-                                                                 static_cast<double>(c.loop_turn.count())
-                                                           : 0.0));
+           lesson::conclude("to_thread costs {}× the price of a loop turn ({} against {}): offload what blocks, "
+                            "not what is merely short",
+                            lesson::measured(turn.ns > 0 ? about(trip.ns / turn.ns) : "n/a"),
+                            lesson::measured(trip.text), lesson::measured(turn.text));
          });
   l.on_real_clock("real threads");
 

@@ -221,8 +221,11 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
     }
     std::string when = r.finished ? format_seconds(r.finished_at) : "";
     std::string waits;
-    for (std::size_t i = 0; i < r.waits.size() && i < 2; ++i) waits += (i ? ", " : "") + label(r.waits[i], rows);
-    if (r.waits.size() > 2) waits += fmt::format(" +{} more", r.waits.size() - 2);
+    // Distinct waits are set apart by " · ": a label may hold a comma ("sleep(0), one loop turn"
+    // is one wait), so ", " between waits would read as more waits than there were.
+    for (std::size_t i = 0; i < r.waits.size() && i < 2; ++i) waits += (i ? " · " : "") + label(r.waits[i], rows);
+    if (r.waits.size() > 2)
+      waits += fmt::format(" · and {} more wait{}", r.waits.size() - 2, r.waits.size() - 2 == 1 ? "" : "s");
     out += fmt::format("  {:<{}} {}  {} {:>9}  {}", name, name_width, bar, end_mark, when,
                        paint(style.color, waits, fmt::fg(fmt::terminal_color::bright_black)));
     while (!out.empty() && out.back() == ' ') out.pop_back();
@@ -233,7 +236,8 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
   const std::string right = by_time ? format_seconds(last) : fmt::format("step {}", steps);
   const int gap = std::max(1, axis_width - static_cast<int>(left.size() + right.size()));
   out += fmt::format("  {:<{}} {}{}{}\n", "", name_width, left, std::string(static_cast<std::size_t>(gap), ' '), right);
-  out += paint(style.color, "  █ running  ─ waiting  · ready, not yet its turn  ✓ returned  ✗ failed  ⊘ cancelled",
+  out += paint(style.color, "  █ running  ─ waiting  · ready, not yet its turn  ✓ returned  ✗ failed  ⊘ cancelled;"
+               "  last column: what the task waited on",
                fmt::fg(fmt::terminal_color::bright_black));
   out += '\n';
   std::string summary = fmt::format("  wall {} · {} task{} · {} step{}", format_seconds(last), order.size(),

@@ -16,12 +16,17 @@ agrees with the sentence built on it. These checks run a lesson the way a studen
                       the README's figure too (within 8 B)
   lesson02            by default (step 1) the lecture's 10,000 threads are measured, or
                       the lesson says that its 10,000 figure is a projection, and why
+                      step 3: no figure per task is below the task's frame (a task cannot
+                      cost less than its frame; VmSize growth can, as malloc reuses space)
+  lesson03            a sum of waits it prints ("0.300 + 0.100 + 0.201 = 0.601 s") adds up
   lesson05            a time quoted in a conclusion is the time stamped on the line it
-                      summarises
+                      summarises; the cleanup's length is the difference of its two ends
   lesson09            step 4's CPU-bound row: the speed-up it prints is the ratio of the
                       two times it prints, and it concludes only when the figures hold
                       (faster on more threads, never faster than the cores allow), else it
-                      says why it cannot
+                      says why it cannot; step 1 quotes a longest gap between heartbeats
+                      only when there were two beats to have a gap between; the ratio of a
+                      to_thread round trip to a loop turn is that of the two times it quotes
 Each failure names the claim and quotes the lines. Exit 0: all held.
 """
 import argparse
@@ -86,6 +91,38 @@ def check_lesson02(lesson):
         fail(claim, "by default it neither measured the lecture's 10,000 threads nor said that its 10,000 figure is "
                     "a projection (and why)")
 
+    check_lesson02_task_bytes(run([lesson, "--no-color", "--only", "3", "--connections", "1000"]))
+
+
+BYTES = r"([0-9.]+) (B|KiB|MiB|GiB)"
+
+
+def to_bytes(number, unit):
+    return float(number) * {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}[unit]
+
+
+def check_lesson02_task_bytes(out):
+    claim = "lesson02 a task costs at least its frame"
+    m = re.search(r"coroutine frames alive meanwhile: .*\(" + BYTES + r" per task", out)
+    if not m:
+        fail(claim, "step 3 did not print the frame bytes per task")
+        return
+    frame = to_bytes(*m.groups())
+    cells = re.search(r"per connection:\n\s*virtual memory \(VmSize\)\s+\S+ \S+\s+(.+)\n\s*resident memory "
+                      r"\(VmRSS\)\s+\S+ \S+\s+(.+)\n", out)
+    if not cells:
+        fail(claim, "step 3 printed no per-connection table")
+        return
+    for what, cell in (("VmSize", cells.group(1)), ("VmRSS", cells.group(2))):
+        c = re.fullmatch(BYTES, cell.strip())
+        if c and to_bytes(*c.groups()) < frame:
+            fail(claim, f"the table's {what} per task, {cell.strip()}, is below the frame", [m.group(0)])
+    concl, line = conclusion(out, r"a task costs " + BYTES)
+    if not concl:
+        fail(claim, "step 3 concludes on no cost per task ('a task costs ...')")
+    elif to_bytes(concl.group(1), concl.group(2)) < frame:
+        fail(claim, "the conclusion's cost per task is below the frame", [m.group(0), line])
+
 
 # ---- lesson 05: times quoted agree with the lines they summarise ---------------------------
 
@@ -108,6 +145,27 @@ def check_lesson05(lesson):
                  [l for l in (line, concl) if l])
         elif m.group(1) != at:
             fail("lesson05 times", f"the conclusion says {m.group(1)} s, the line it summarises {at} s", [line, concl])
+    check_lesson05_cleanup(out)
+
+
+def check_lesson05_cleanup(out):
+    m, line = conclusion(out, r"the cleanup awaited from ([0-9.]+) s to ([0-9.]+) s \(([0-9.]+) s")
+    if not m:
+        fail("lesson05 cleanup length", "step 3 did not say from when to when the cleanup awaited")
+    elif round((float(m.group(2)) - float(m.group(1))) * 1000) != round(float(m.group(3)) * 1000):
+        fail("lesson05 cleanup length", f"{m.group(2)} - {m.group(1)} is not {m.group(3)}", [line])
+
+
+# ---- lesson 03: sums add up ------------------------------------------------------------------
+
+def check_lesson03(lesson):
+    out = run([lesson, "--no-color", "--no-timeline"])
+    sums = re.findall(r"((?:[0-9.]+ \+ )+[0-9.]+) = ([0-9.]+) s", out)
+    if not sums:
+        fail("lesson03 sums", "printed no sum of waits")
+    for parts, total in sums:
+        if round(sum(float(p) for p in parts.split(" + ")) * 1000) != round(float(total) * 1000):
+            fail("lesson03 sums", "the sum does not add up", [f"{parts} = {total} s"])
 
 
 # ---- lessons 01 and 09: bytes per parked task, everything counted ----------------------------
@@ -186,7 +244,32 @@ def check_lesson09_cpu(out):
 def check_lesson09(a):
     check_parked_bytes("lesson09", a.lesson, r"^→ a parked task costs ([0-9]+|n/a)", ["--only", "4"], a.bench,
                        a.readme, a.strict)
-    check_lesson09_cpu(run([a.lesson, "--no-color", "--only", "4"]))
+    out = run([a.lesson, "--no-color", "--only", "4"])
+    check_lesson09_cpu(out)
+    check_lesson09_turn(out)
+    check_lesson09_gap(run([a.lesson, "--no-color", "--no-timeline", "--only", "1"]))
+
+
+def check_lesson09_turn(out):
+    claim = "lesson09 to_thread against a loop turn"
+    unit = {"ns": 1, "µs": 1e3}
+    m, line = conclusion(out, r"to_thread costs about ([0-9,]+)× the price of a loop turn \(([0-9.]+) (ns|µs) "
+                              r"against ([0-9.]+) (ns|µs)\)")
+    if not m:
+        fail(claim, "step 4 did not quote the ratio with the two times it divides")
+        return
+    trip, turn = float(m.group(2)) * unit[m.group(3)], float(m.group(4)) * unit[m.group(5)]
+    said = float(m.group(1).replace(",", ""))
+    if turn <= 0 or abs(said - trip / turn) > 0.05 * (trip / turn):
+        fail(claim, f"{m.group(1)}× is not {m.group(2)} {m.group(3)} / {m.group(4)} {m.group(5)}", [line])
+
+
+def check_lesson09_gap(out):
+    m, line = conclusion(out, r"the heartbeat should have beaten [0-9]+ times and beat ([0-9]+)")
+    if not m:
+        fail("lesson09 heartbeat gap", "step 1 did not say how often the heartbeat beat")
+    elif int(m.group(1)) < 2 and "gap" in line:
+        fail("lesson09 heartbeat gap", "a gap between beats quoted with fewer than two beats", [line])
 
 
 def main():
@@ -201,6 +284,7 @@ def main():
         "lesson01": lambda: check_parked_bytes("lesson01", a.lesson, r"^→ 100,000 parked tasks: ([0-9]+|n/a)", [],
                                                a.bench, a.readme, a.strict),
         "lesson02": lambda: check_lesson02(a.lesson),
+        "lesson03": lambda: check_lesson03(a.lesson),
         "lesson05": lambda: check_lesson05(a.lesson),
         "lesson09": lambda: check_lesson09(a),
     }
