@@ -120,21 +120,22 @@ lesson: $(BUILD)/CMakeCache.txt
 # that does not compile must not stop the others being graded, so the build keeps going
 # past errors; `make test` still fails at the end. It fails when an exercise is failing,
 # never merely because exercises are not started.
-KEEP_GOING := $(if $(filter Ninja,$(GENERATOR)),-k 0,-k)
 GRADE      := $(BUILD)/tests/coop_grade
-# After a keep-going build, a grader older than its exercise's sources was not rebuilt: the
-# exercise no longer compiles. Remove it, so the old code is never graded in its place (the
-# exercise is then reported "does not compile").
-DROP_STALE_GRADERS := for bin in $(BUILD)/tests/grade_exercise_[0-9][0-9]; do \
-	  [ -e "$$bin" ] || continue; n=$$(echo "$$bin" | tail -c 3); \
-	  for src in exercises/$${n}_*.cpp exercises/$${n}_*.hpp; do \
-	    if [ "$$src" -nt "$$bin" ]; then rm -f "$$bin"; break; fi; done; done
+COURSE     := $(BUILD)/course/course
+# Everything is built by the course command, which builds as `cmake --build` does and then
+# makes sure of each exercise's grader as ./coop run does: of the files as saved now (a save
+# during the build is built again, not graded as the text the compiler read), and removed,
+# so the old code is never graded in its place, when the exercise no longer compiles.
+# $(call BUILD_EVERYTHING) shows the build; $(call BUILD_EVERYTHING,--quiet) only its errors.
+BUILD_EVERYTHING = if cmake --build $(BUILD) -j $(JOBS) --target course >$(BUILD)/course-build.log 2>&1; \
+	  then $(COURSE) build $(1); \
+	  else grep -E "error|Error" $(BUILD)/course-build.log | head -20 >&2; \
+	    echo "the course command did not build (full log: $(BUILD)/course-build.log)" >&2; false; fi
 GRADE_DIRS := $(BUILD)/tests $(BUILD)/grade-state
 
 test: $(BUILD)/CMakeCache.txt
-	@built=1; cmake --build $(BUILD) -j $(JOBS) -- $(KEEP_GOING) || \
+	@built=1; { $(call BUILD_EVERYTHING); } || \
 	   { built=0; echo "make test: some targets did not compile (above); testing and grading the rest" >&2; }; \
-	 $(DROP_STALE_GRADERS); \
 	 ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS); tested=$$?; \
 	 graded=1; [ -x $(GRADE) ] && $(GRADE) progress $(GRADE_DIRS) && graded=0; \
 	 [ $$built = 1 ] && [ $$tested = 0 ] && [ $$graded = 0 ]
@@ -163,9 +164,7 @@ teeth: build
 	@$(GRADE) teeth $(GRADE_DIRS)
 
 build-keep-going: $(BUILD)/CMakeCache.txt
-	@cmake --build $(BUILD) -j $(JOBS) -- $(KEEP_GOING) >$(BUILD)/build.log 2>&1 || \
-	   { grep -E "error|Error" $(BUILD)/build.log | head -40 >&2; echo "(some targets did not compile; full log: $(BUILD)/build.log)" >&2; }
-	@$(DROP_STALE_GRADERS)
+	@{ $(call BUILD_EVERYTHING,--quiet); } || echo "(some targets did not compile; full log: $(BUILD)/grade-state/build.log)" >&2
 
 # ---- for developers -------------------------------------------------------------------------
 

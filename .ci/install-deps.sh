@@ -7,8 +7,8 @@
 #   sh .ci/install-deps.sh --compiler  print the C++ compiler coop should use, and exit
 #   sh .ci/install-deps.sh --ci        also install what CI needs beyond `make test`
 #                                      (clang-14 and LLVM's libc++ for the Clang and portable
-#                                      builds; the benchmark peers python3-uvloop and
-#                                      libboost-dev)
+#                                      builds; the benchmark peers python3-uvloop,
+#                                      libboost-dev, golang-go and nodejs)
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
 # Needed: CMake >= 3.22, a C++20 compiler with working coroutines (GCC >= 11 or
@@ -122,9 +122,11 @@ if [ "$mode" = ci ]; then
   command -v ccache >/dev/null 2>&1 || add ccache  # CI's many build trees share compiles
   command -v git >/dev/null 2>&1 || add git
   # The peers `make bench` compares coop with (bench/compare.py skips a missing one):
-  # Debian's python3 with uvloop, and Boost's headers for Boost.Asio.
+  # Debian's python3 with uvloop, Boost's headers for Boost.Asio, Go, and Node.js.
   /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || add python3-uvloop
   [ -f /usr/include/boost/asio.hpp ] || add libboost-dev
+  command -v go >/dev/null 2>&1 || add golang-go
+  command -v node >/dev/null 2>&1 || command -v nodejs >/dev/null 2>&1 || add nodejs
   command -v valgrind >/dev/null 2>&1 || add valgrind  # make check-valgrind
   # libFuzzer (make fuzz): clang-14 only recommends it, and we install without recommends.
   ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || add libclang-rt-14-dev

@@ -16,11 +16,17 @@ workload is the same work on each of them):
     uvloop    asyncio on uvloop (libuv)                bench/peers/asyncio_bench.py --loop uvloop
     asio      Boost.Asio, C++20 co_spawn/awaitable     build-bench/bench/asio_bench
     threads   one OS thread per task / connection      build-bench/bench/threads_bench
+    go1       Go, goroutines, GOMAXPROCS=1             build-bench/bench/go_bench (bench/peers/go_bench.go)
+    goN       Go, goroutines, GOMAXPROCS=cores         the same program
+    node      Node.js, async functions and await       bench/peers/node_bench.mjs
 
 Every program speaks one protocol: `PROG WORKLOAD N` prints one JSON line
 {"workload", "n", "value", "unit"[, "note"]}; `PROG echo-server` prints "PORT n" and serves
 until killed, and this script loads it with bench/echo_client (one client for every
-server) while it samples the server's memory and CPU from /proc. A peer that is not
+server) while it samples the server's memory and CPU from /proc. Echo is reported by
+requests per second of the server's CPU time first, raw requests per second after it: on a
+machine of few cores client and server share them, and the raw figure is bounded by the
+client as much as by the server. A peer that is not
 installed is skipped with the line that installs it. A peer that fails is reported and
 makes the exit status 1; targets that are missed are marked but do not (a benchmark
 reports, it does not gate).
@@ -45,8 +51,10 @@ WORKLOADS = {
     "pingpong": ("ping-pong between two tasks, {n:,} switches", "ns/switch", True),
     "suspended": ("resident memory per parked task, {n:,} parked at once", "B/task", True),
     "timers": ("{n:,} timers set and fired (1,000 tasks)", "ns/timer", True),
-    "echo100": ("TCP echo on loopback, 64-byte messages, {n:,} connections", "req/s", False),
-    "echo10k": ("TCP echo on loopback, 64-byte messages, {n:,} connections", "req/s", False),
+    # Echo's figure is requests per second of the server's CPU time (its raw requests per
+    # second are printed beside it): see echo() and bench/README.md.
+    "echo100": ("TCP echo on loopback, 64-byte messages, {n:,} connections", "req/CPU-s", False),
+    "echo10k": ("TCP echo on loopback, 64-byte messages, {n:,} connections", "req/CPU-s", False),
 }
 # coop_bench's workloads that have no peer here: accepted by --only (make bench passes the
 # same ARGS to both programs) and skipped.
@@ -83,8 +91,9 @@ def debian_python():
 
 
 class System:
-    def __init__(self, name, label, argv, missing_reason=None):
+    def __init__(self, name, label, argv, missing_reason=None, env=None):
         self.name, self.label, self.argv, self.missing = name, label, argv, missing_reason
+        self.env = dict(os.environ, **env) if env else None  # None: this process's environment
 
 
 def systems(bin_dir):
@@ -99,6 +108,12 @@ def systems(bin_dir):
     asio, asio_missing = binary("asio_bench", "install Boost (sudo apt-get install libboost-dev), then make bench")
     threads, threads_missing = binary("threads_bench", "build it: make bench")
     has_uvloop = subprocess.run([py, "-c", "import uvloop"], capture_output=True).returncode == 0
+    # Go: CMake builds go_bench beside coop_bench when it finds the go command.
+    go, go_missing = binary("go_bench", "build it: make bench")
+    if go_missing and not shutil.which("go"):
+        go_missing = "install Go (sudo apt-get install golang-go), then make bench"
+    node = shutil.which("node") or shutil.which("nodejs")
+    cores = os.cpu_count() or 1
     return [
         System("coop", "coop", coop + ["--peer"], coop_missing),
         System("asyncio", "asyncio", [py, script, "--loop", "asyncio"]),
@@ -106,6 +121,11 @@ def systems(bin_dir):
                None if has_uvloop else f"install it: sudo apt-get install python3-uvloop (for {py})"),
         System("asio", "Boost.Asio", asio, asio_missing),
         System("threads", "threads", threads, threads_missing),
+        # Go twice: on one thread, as coop's loop, and on every core, Go's default.
+        System("go1", "Go (GOMAXPROCS=1)", go, go_missing, env={"GOMAXPROCS": "1"}),
+        System("goN", f"Go (GOMAXPROCS={cores})", go, go_missing, env={"GOMAXPROCS": str(cores)}),
+        System("node", "Node.js", [node or "node", os.path.join(HERE, "peers", "node_bench.mjs")],
+               None if node else "install it: sudo apt-get install nodejs"),
     ]
 
 
@@ -119,7 +139,7 @@ def measure(system, workload, n, timeout):
     """Runs `PROG WORKLOAD N` in a fresh process; returns (value, n used, note)."""
     cmd = system.argv + [workload, str(n)]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=system.env)
     except subprocess.TimeoutExpired:
         raise Failure(f"{workload}: no answer after {timeout:g} s (killed)")
     if p.returncode != 0:
@@ -152,9 +172,14 @@ def open_fds(pid):
 
 def echo(system, connections, seconds, warmup, client):
     """Starts the system's echo server, loads it with echo_client, samples the server.
-    Returns a dict: rps, client_cpu, server_cpu, bytes_per_conn."""
+    Returns a dict: rps, client_cpu, server_cpu, bytes_per_conn, per_cpu_s.
+
+    per_cpu_s, the figure reported first, is the client's requests per second over the
+    server's CPU share in the same stretch: requests per second of the server's own CPU
+    time (user + system, from /proc/PID/stat, all its threads). It does not depend on how
+    much of the machine the client left the server, which on 2 cores bounds rps."""
     server = subprocess.Popen(system.argv + ["echo-server"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
+                              text=True, start_new_session=True, env=system.env)
     try:
         line = read_line(server, 15.0)
         if not line.startswith("PORT "):
@@ -197,11 +222,16 @@ def echo(system, connections, seconds, warmup, client):
             raise Failure(f"echo {connections}: the client reported errors (status {c.returncode}): {why}")
         if first is None or last[0] <= first[0]:
             raise Failure(f"echo {connections}: the server never held all {connections} connections at once")
+        server_cpu = (last[1] - first[1]) / (last[0] - first[0])
+        if server_cpu <= 0:
+            raise Failure(f"echo {connections}: no server CPU time measured (sampled for "
+                          f"{last[0] - first[0]:.2f} s)")
         return {
             "rps": float(r["rps"]),
             "client_cpu": float(r.get("cpu", 0)),
-            "server_cpu": (last[1] - first[1]) / (last[0] - first[0]),
+            "server_cpu": server_cpu,
             "bytes_per_conn": (rss_max - rss0) / connections,
+            "per_cpu_s": float(r["rps"]) / server_cpu,
         }
     finally:
         stop(server)
@@ -233,7 +263,7 @@ def stop(p):
 # ---- the tables -----------------------------------------------------------------------------
 
 def fmt_value(v, unit):
-    if unit == "req/s":
+    if unit.startswith("req/"):
         return f"{v:,.0f}"
     if v >= 1000:
         return f"{v:,.0f}"
@@ -249,8 +279,8 @@ def print_table(workload, n, rows, echo_extra, out):
     title, unit, lower_better = WORKLOADS[workload]
     print(f"\n{workload}: {title.format(n=n)} — {unit}, {'lower' if lower_better else 'higher'} is better", file=out)
     head = f"  {'system':<11}{'median':>12}  {'runs':<30}{'coop vs it':>11}"
-    if echo_extra:
-        head += f"  {'server CPU':>10}  {'req/CPU-s':>10}  {'B/conn':>8}"
+    if echo_extra:  # the median is requests per server CPU-second; then the raw figures
+        head += f"  {'req/s':>9}  {'server CPU':>10}  {'B/conn':>8}"
     print(head + "  target", file=out)
     coop = rows.get("coop")
     missed = met = 0
@@ -266,8 +296,7 @@ def print_table(workload, n, rows, echo_extra, out):
         else:
             line += f"{'':>11}"
         if echo_extra:
-            line += (f"  {r['server_cpu'] * 100:>9.0f}%  {r['rps'] / max(r['server_cpu'], 1e-9):>10,.0f}"
-                     f"  {r['bytes_per_conn']:>8,.0f}")
+            line += f"  {r['rps']:>9,.0f}  {r['server_cpu'] * 100:>9.0f}%  {r['bytes_per_conn']:>8,.0f}"
         target = TARGETS.get((workload, name))
         if target is not None and coop and "median" in coop:
             ok = advantage(workload, coop["median"], r["median"]) >= target
@@ -303,6 +332,14 @@ def versions(bin_dir, py):
     u = subprocess.run([py, "-c", "import uvloop; print(uvloop.__version__)"], capture_output=True, text=True)
     if u.returncode == 0:
         v["uvloop"] = u.stdout.strip()
+    go = os.path.join(bin_dir, "go_bench")
+    if os.access(go, os.X_OK):  # the Go that built it (go version reads the binary)
+        g = subprocess.run(["go", "version", go], capture_output=True, text=True) if shutil.which("go") else None
+        if g and g.returncode == 0 and g.stdout.split():
+            v["go"] = g.stdout.split()[-1].removeprefix("go")
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node:
+        v["node"] = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip().lstrip("v")
     try:
         with open("/usr/include/boost/version.hpp") as f:
             line = next(l for l in f if l.startswith("#define BOOST_LIB_VERSION"))
@@ -313,16 +350,16 @@ def versions(bin_dir, py):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="coop side by side with asyncio, uvloop, Boost.Asio and threads "
-                                             "(see bench/README.md)")
+    ap = argparse.ArgumentParser(description="coop side by side with asyncio, uvloop, Boost.Asio, threads, "
+                                             "Go and Node.js (see bench/README.md)")
     ap.add_argument("--quick", action="store_true", help="sizes / 10, one repetition, short echo runs: a smoke test")
     ap.add_argument("--repeat", type=int, default=0, help="repetitions per system and workload (default 3)")
     ap.add_argument("--only", default="", help="comma-separated workloads: " + ",".join(WORKLOADS))
     ap.add_argument("--systems", default="", help="comma-separated systems (default: all): "
-                                                  "coop,asyncio,uvloop,asio,threads")
+                                                  "coop,asyncio,uvloop,asio,threads,go1,goN,node")
     ap.add_argument("--json", action="store_true", help="one JSON object per system and workload, one per line")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build-bench", "bench"),
-                    help="where coop_bench, echo_client, asio_bench and threads_bench are")
+                    help="where coop_bench, echo_client, asio_bench, threads_bench and go_bench are")
     try:
         a = ap.parse_args()
     except SystemExit as e:
@@ -349,7 +386,7 @@ def main():
     wanted = [s for s in a.systems.split(",") if s]
     unknown = [s for s in wanted if s not in {x.name for x in every}]
     if unknown:
-        print(f"compare.py: unknown system '{unknown[0]}' (known: coop, asyncio, uvloop, asio, threads)",
+        print(f"compare.py: unknown system '{unknown[0]}' (known: {', '.join(x.name for x in every)})",
               file=sys.stderr)
         return 2
     chosen = [s for s in every if not wanted or s.name in wanted]
@@ -358,6 +395,9 @@ def main():
     v = versions(a.bin, py)
     print(f"# compare.py: {time.strftime('%Y-%m-%d %H:%M')}, {machine()}", file=out)
     print("# " + ", ".join(f"{k} {x}" for k, x in v.items()) + f"; {reps} run(s) each, interleaved", file=out)
+    named = [f"{s.name} = {s.label}" for s in chosen if s.name.lower() != s.label.lower()]
+    if named:
+        print("# " + ", ".join(named), file=out)
     for s in chosen:
         if s.missing:
             print(f"# {s.label}: skipped, not available — {s.missing}", file=out)
@@ -387,7 +427,7 @@ def main():
                 try:
                     if w.startswith("echo"):
                         e = echo(s, sizes[w], seconds, warmup, client)
-                        r["samples"].append(e["rps"])
+                        r["samples"].append(e["per_cpu_s"])
                         r["extra"].append(e)
                     else:
                         value, used, note = measure(s, w, sizes[w], timeout=300)
@@ -405,14 +445,13 @@ def main():
                 continue
             r["median"] = statistics.median(r["samples"])
             if r["extra"]:
-                for k in ("server_cpu", "client_cpu", "bytes_per_conn"):
+                for k in ("rps", "server_cpu", "client_cpu", "bytes_per_conn"):
                     r[k] = statistics.median(e[k] for e in r["extra"])
-                r["rps"] = r["median"]
         if a.json:
             for name, r in rows.items():
                 rec = {"workload": w, "system": name, "n": r.get("n", sizes[w]), "unit": WORKLOADS[w][1]}
-                rec.update({k: r[k] for k in ("median", "samples", "note", "error", "server_cpu", "client_cpu",
-                                              "bytes_per_conn") if k in r and r[k] != ""})
+                rec.update({k: r[k] for k in ("median", "samples", "note", "error", "rps", "server_cpu",
+                                              "client_cpu", "bytes_per_conn") if k in r and r[k] != ""})
                 if "median" in r and "median" in rows.get("coop", {}) and name != "coop":
                     rec["coop_advantage"] = advantage(w, rows["coop"]["median"], r["median"])
                     if (w, name) in TARGETS:

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "grading.hpp"
 #include "layout.hpp"
 
 namespace {
@@ -85,6 +86,11 @@ int main(int argc, char** argv) {
                     "system cannot report saves)");
     watch->add_flag("--once", once, "Stop after the first grading after a save (or Enter): for scripts");
     reset->add_flag("-y,--yes", yes, "Do not ask");
+    // make test and make grade build through here, so that they grade what is saved as run does.
+    bool quiet_build = false;
+    auto* build_all = app.add_subcommand("build", "Build everything, then each exercise's grader from the files as saved");
+    build_all->group("");  // the Makefile's, not a student's
+    build_all->add_flag("--quiet", quiet_build, "The build's output into build/grade-state/build.log, only errors shown");
     solution->add_flag("--force", sol.force, "Show it even though the exercise is not done");
     solution->add_flag("--stacked", sol.stacked, "One file after the other, not side by side");
     solution->add_option("--width", width, "Columns to use (default: the terminal's)")
@@ -127,6 +133,7 @@ int main(int argc, char** argv) {
     const auto exercise = [&]() -> const course::Exercise& {
       return n.empty() ? course::default_exercise(l) : l.exercise(number(n, "N"));
     };
+    if (*build_all) return course::build_everything(l, !quiet_build) ? 0 : 1;
     if (*run) return course::run(l, exercise());
     if (*hint) return course::hint(l, exercise(), all);
     if (*watch) return course::watch(l, exercise(), {manual, poll, once});

@@ -8,7 +8,9 @@
 // build and again after; when they changed, it touches the changed files (now newer than
 // anything built) and builds again. It records what the build made (the grader's time, size
 // and inode, and the hash of the inputs it was built from) in build/grade-state/NN.built,
-// and runs a grader only when it is that file and the inputs still hash the same.
+// and runs a grader only when it is that file and the inputs still hash the same. make test
+// and make grade build through here too (build_everything), so that the graders they run
+// without building are held to the same rule.
 #include "grading.hpp"
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -208,42 +211,57 @@ std::vector<fs::path> differing(const std::vector<fs::path>& files, const Hashes
   return out;
 }
 
-std::int64_t newest_mtime_ns(const std::vector<fs::path>& files) {
-  std::int64_t newest = 0;
-  for (const fs::path& f : files) newest = std::max(newest, made_of(f).mtime_ns);
-  return newest;
-}
-
 enum class BuildResult { built, does_not_compile, kept_changing };
+
+// A build of exercise e's grader that has already run (make test's build of everything):
+// the inputs' hashes and the grader as they were just before it, and whether it succeeded.
+struct EarlierBuild {
+  Hashes before;
+  Made old;
+  bool ok = true;
+};
 
 // Builds exercise e's grader from what is saved now, and records what it made. Builds again
 // when the inputs change during a build, or when the grader there is not one this command
 // built from these inputs (a build tool would call it up to date). `builds` counts the
-// builds of this grading, against kMaxBuilds.
-BuildResult build_what_was_saved(const Layout& l, const Exercise& e, Built& made, int& builds) {
+// builds of this grading, against kMaxBuilds. With `earlier`, that build is taken as the
+// first one, and checked as if this function had run it.
+BuildResult build_what_was_saved(const Layout& l, const Exercise& e, Built& made, int& builds,
+                                 std::optional<EarlierBuild> earlier = std::nullopt) {
   const std::vector<fs::path> files = inputs_of(l, e);
   const fs::path grader = l.grader(e);
   while (builds < kMaxBuilds) {
     ++builds;
-    const Hashes before = hashes_of(files);
-    const Made old = made_of(grader);
-    const bool ok = build(l, {"grade_exercise_" + e.nn()}, false, false);
+    const bool of_everything = earlier.has_value();
+    Hashes before;
+    Made old;
+    bool ok = false;
+    if (earlier) {
+      before = earlier->before, old = earlier->old, ok = earlier->ok;
+      earlier.reset();
+    } else {
+      before = hashes_of(files), old = made_of(grader);
+      ok = build(l, {"grade_exercise_" + e.nn()}, false, false);
+    }
     const Hashes after = hashes_of(files);
     if (after != before) {  // saved during the build: what was built may be the old text
       touch(differing(files, before, after), made_of(grader));
       continue;
     }
-    if (!ok) return BuildResult::does_not_compile;
+    if (!ok) {
+      if (of_everything) continue;  // it may have failed elsewhere: build this grader alone to know
+      return BuildResult::does_not_compile;
+    }
     const Made now = made_of(grader);
     if (!now.exists) return BuildResult::does_not_compile;
+    // Ours: this build made it, from `before`, which held throughout; or it is the very file
+    // an earlier build recorded making from these same inputs.
     const auto record = read_built(l, e);
-    bool ours = false;
-    if (now != old) ours = true;  // this build made it, from `before`, which held throughout
-    else if (record) ours = record->grader == now && record->inputs == before;
-    else ours = now.mtime_ns >= newest_mtime_ns(files);  // made before records were kept: trust time once
+    const bool ours = now != old || (record && record->grader == now && record->inputs == before);
     if (!ours) {
-      // Whatever made it, the build tool thinks it up to date: make the files it is built
-      // from newer (the student's .cpp at least, so that it is compiled and linked again).
+      // Whatever made it (a build that kept no record, a copy), the build tool thinks it up
+      // to date: make the files it is built from newer (the student's .cpp at least, so that
+      // it is compiled and linked again).
       std::vector<fs::path> stale = record ? differing(files, record->inputs, before) : std::vector<fs::path>{};
       if (stale.empty()) stale.push_back(files[0]);
       touch(stale, now);
@@ -334,9 +352,11 @@ void show_build_errors(const Layout& l) {
   fmt::print("(the whole build log: {})\n", l.shown(build_log(l)));
 }
 
-bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_going, bool show_errors) {
+namespace {
+
+// `cmake --build` of these targets, on every core; keep_going: past targets that fail.
+Args build_command(const Layout& l, const std::vector<std::string>& targets, bool keep_going) {
   if (!on_path("cmake")) throw Problem("cmake is not installed (make deps installs it)");
-  fs::create_directories(l.state_dir());
   const unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
   Args args = {"cmake", "--build", l.build.string(), "-j", std::to_string(jobs), "--target"};
   args.insert(args.end(), targets.begin(), targets.end());
@@ -346,9 +366,60 @@ bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_g
     if (ninja) args.insert(args.end(), {"-k", "0"});
     else args.push_back("-k");
   }
+  return args;
+}
+
+// An exercise whose grader could not be built from what is saved: the grader left from
+// before would grade the code as it was, so it goes, and the stored verdict says why.
+void forget_grader(const Layout& l, const Exercise& e) {
+  std::error_code ec;
+  fs::remove(l.grader(e), ec);
+  fs::remove(built_file(l, e), ec);
+  report_does_not_compile(l, e);
+}
+
+}  // namespace
+
+bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_going, bool show_errors) {
+  const Args args = build_command(l, targets, keep_going);
+  fs::create_directories(l.state_dir());
   if (run_logged(args, build_log(l)) == 0) return true;
   if (show_errors) show_build_errors(l);
   return false;
+}
+
+bool build_everything(const Layout& l, bool show_output) {
+  // Before the build, what each exercise's grader is made of and what is there.
+  std::map<int, EarlierBuild> before;
+  std::vector<std::string> targets = {"all"};
+  for (const Exercise& e : l.exercises) {
+    before[e.number] = {hashes_of(inputs_of(l, e)), made_of(l.grader(e)), true};
+    targets.push_back("grade_exercise_" + e.nn());
+  }
+  fs::create_directories(l.state_dir());
+  const Args args = build_command(l, targets, true);
+  const bool ok = (show_output ? run(args) : run_logged(args, build_log(l))) == 0;
+  if (!ok && !show_output) show_build_errors(l);
+  // Then each grader as ./coop run takes it: of the files as saved now, or built again.
+  for (const Exercise& e : l.exercises) {
+    EarlierBuild earlier = before[e.number];
+    earlier.ok = ok;
+    Built made;
+    int builds = 0;
+    switch (build_what_was_saved(l, e, made, builds, earlier)) {
+      case BuildResult::built:
+        break;
+      case BuildResult::does_not_compile:
+        forget_grader(l, e);
+        break;
+      case BuildResult::kept_changing:
+        forget_grader(l, e);
+        fmt::print(stderr, "{} changed during each of {} builds: it is graded once it stays saved through one\n",
+                   l.shown(l.student_file(e)), kMaxBuilds);
+        break;
+    }
+  }
+  return ok;
 }
 
 std::string grade(const Layout& l, const Exercise& e, bool show) {
@@ -368,12 +439,7 @@ std::string grade(const Layout& l, const Exercise& e, bool show) {
     }
     if (result == BuildResult::does_not_compile) {
       building.clear();
-      // The grader left from before would grade the code as it was: it goes, and the report
-      // says so (make test's coop_grade then says "does not compile" too).
-      std::error_code ec;
-      fs::remove(l.grader(e), ec);
-      fs::remove(built_file(l, e), ec);
-      report_does_not_compile(l, e);
+      forget_grader(l, e);  // (make test's coop_grade then says "does not compile" too)
       if (show) {
         fmt::print("Exercise {} · {}\n", e.nn(), e.topic);
         show_build_errors(l);

@@ -18,6 +18,13 @@ namespace course {
 // keep_going: build every target that can be built, even when one fails. Returns whether
 // it all built; when not, and show_errors, prints the errors briefly.
 bool build(const Layout& l, const std::vector<std::string>& targets, bool keep_going, bool show_errors);
+// make test's and make grade's build: every target, past those that fail (the output shown,
+// or into build.log with only the errors shown), then each exercise's grader made sure of as
+// grade() does: of the files as saved now, built again when they changed during the build
+// or when the grader is not one this command recorded making from them; a grader that
+// cannot be built from them is removed and its verdict stored as "does not compile".
+// Returns whether everything built.
+bool build_everything(const Layout& l, bool show_output);
 // The errors of the last build that failed, briefly (the lines that say error), and where
 // the whole log is.
 void show_build_errors(const Layout& l);

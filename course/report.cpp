@@ -124,8 +124,8 @@ RawReport parse_report(std::string_view text) {
         bad("a part before the 'exercise' line");
         break;
       }
-      if (count != 8) {
-        bad(fmt::format("'part' needs 8 fields, not {}", count));
+      if (count != 8 && count != 9) {
+        bad(fmt::format("'part' needs 9 fields (8 without a hint), not {}", count));
         break;
       }
       if (r.parts.size() >= kMaxParts) {
@@ -143,6 +143,7 @@ RawReport parse_report(std::string_view text) {
       p.what = field(f[5], kMessageCap);
       p.message = field(f[6], kMessageCap);
       p.output = field(f[7], kOutputCap);
+      if (f.size() == 9) p.hint = field(f[8], kMessageCap);
       r.parts.push_back(std::move(p));
     } else if (kind == "end") {
       if (!r.has_header) bad("'end' before the 'exercise' line");
@@ -228,6 +229,7 @@ void take_part(GradedPart& into, const RawPart& p) {
   into.what = p.what;
   into.message = p.message;
   into.output = p.output;
+  into.hint = p.hint;
 }
 
 std::string state_of_parts(const Graded& g) {
@@ -305,7 +307,7 @@ Limits grader_limits(const ListedExercise& e, bool limit_address_space) {
   l.wall = std::chrono::seconds(kStartSeconds + static_cast<int>(e.parts.size()) * (kPartSeconds + 1) + 5);
   l.cpu_seconds = static_cast<std::uint64_t>(l.wall.count() / 1000) + 5;
   l.file_size = 16ULL << 20;  // its output file (NN.out) included
-  l.processes = 0;  // counted per user: left to the caller (autograding runs as its own user)
+  l.processes = 256;  // beyond what its user has: a fork bomb stops there
   // Threads each reserve address space (stacks, malloc arenas); sanitizers reserve
   // terabytes of shadow memory, so those builds cannot have this limit.
   if (limit_address_space) l.address_space = 4ULL << 30;
@@ -396,10 +398,12 @@ std::string test_name(const Graded& g, const GradedPart& p) {
   return fmt::format("{} {} · part {} · {}", g.nn(), g.topic, p.number, p.name);
 }
 
-// What a test says: its status, what it checks, why it did not pass, what it printed.
+// What a test says: its status, what it checks, why it did not pass, the hint for
+// what failed (as `./coop run` shows it), what it printed.
 std::string test_text(const GradedPart& p) {
   std::string o = p.status + (p.what.empty() ? "" : ": " + p.what);
   if (!p.message.empty()) o += "\n" + p.message;
+  if (!p.passed() && !p.hint.empty()) o += "\nhint: " + p.hint;
   if (!p.output.empty()) o += "\nit printed:\n" + p.output;
   return o;
 }

@@ -7,10 +7,12 @@
 // (\\, \t, \n):
 //
 //   exercise <N> <topic> <title>                     first, as the grader's main() begins
-//   part <K> <status> <seconds> <name> <what> <message> <output>    as each part ends
+//   part <K> <status> <seconds> <name> <what> <message> <output> [<hint>]    as each part ends
 //   end <state>                                      last
 //
-// status is passed | failed | not started | hang | crash. judge() checks that report
+// <hint> is what to change, for a part that did not pass: the hint of the check that
+// failed (the part's first hint when the check has none of its own). A report without it
+// (a grader built before hints travelled) reads as having none. status is passed | failed | not started | hang | crash. judge() checks that report
 // against the one list (course_list.hpp): the exercise's number, topic and title, every part
 // once and in order, under the list's name. Anything else (a part too many or too few, a
 // name the list does not have, a number that is not one) makes the whole exercise "grader
@@ -48,6 +50,7 @@ struct RawPart {
   std::string status;
   double seconds = 0;
   std::string name, what, message, output;  // capped (kMessageCap, kOutputCap)
+  std::string hint;                         // capped (kMessageCap); empty: none given
 };
 
 struct RawReport {
@@ -83,6 +86,7 @@ struct GradedPart {
   std::string status;
   double seconds = 0;
   std::string what, message, output;
+  std::string hint;  // what to change, from the grader (report.hpp's <hint>); empty: none
 
   bool passed() const { return status == "passed"; }
   double score() const { return passed() ? points : 0; }

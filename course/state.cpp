@@ -86,8 +86,9 @@ bool store_graded(const fs::path& state_dir, const Graded& g, std::string* error
                                  escape_field(g.topic), escape_field(g.title), escape_field(g.state), g.seconds,
                                  escape_field(g.problem));
   for (const GradedPart& p : g.parts)
-    text += fmt::format("part\t{}\t{}\t{:.3f}\t{}\t{}\t{}\t{}\n", p.number, escape_field(p.status), p.seconds,
-                        escape_field(p.name), escape_field(p.what), escape_field(p.message), escape_field(p.output));
+    text += fmt::format("part\t{}\t{}\t{:.3f}\t{}\t{}\t{}\t{}\t{}\n", p.number, escape_field(p.status), p.seconds,
+                        escape_field(p.name), escape_field(p.what), escape_field(p.message), escape_field(p.output),
+                        escape_field(p.hint));
   return write_atomically(graded_file(state_dir, g.number), text, error);
 }
 
@@ -115,7 +116,8 @@ std::optional<Graded> load_graded(const fs::path& state_dir, const ListedExercis
       continue;
     }
     int k = 0;
-    if (f.size() != 8 || f[0] != "part" || !parse_count(f[1], k) || k < 1 ||
+    // 9 fields; 8 in a verdict stored before hints were kept (it has none).
+    if ((f.size() != 8 && f.size() != 9) || f[0] != "part" || !parse_count(f[1], k) || k < 1 ||
         static_cast<std::size_t>(k) > g->parts.size())
       return std::nullopt;
     GradedPart& p = g->parts[static_cast<std::size_t>(k) - 1];
@@ -125,6 +127,7 @@ std::optional<Graded> load_graded(const fs::path& state_dir, const ListedExercis
     p.what = f[5];
     p.message = f[6];
     p.output = f[7];
+    p.hint = f.size() == 9 ? f[8] : "";
   }
   return g;
 }

@@ -8,7 +8,7 @@
 //   NN.report      the last verdict on exercise NN: judged (report.hpp) before it is stored,
 //                  so it holds only what the list allows. Its format is this file's own:
 //                    graded <version> <N> <topic> <title> <state> <seconds> <problem>
-//                    part <K> <status> <seconds> <name> <what> <message> <output>
+//                    part <K> <status> <seconds> <name> <what> <message> <output> <hint>
 //                  tab-separated and escaped as a grader's report is. Points and visibility
 //                  are not stored: they are the list's, read when the verdict is loaded.
 #pragma once

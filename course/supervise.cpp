@@ -44,6 +44,8 @@
 
 #include "text.hpp"
 
+extern char** environ;  // the process's environment (POSIX; not every libc declares it)
+
 namespace course {
 
 bool address_space_limit_applies() {
@@ -222,6 +224,7 @@ struct ChildPlan {
   Limit limits[6];
   int n_limits = 0;
   const char* working_directory = nullptr;
+  std::vector<char*> environment;  // null-terminated, pointing into Spec::environment; empty: ours
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   pid_t parent = 0;
@@ -313,6 +316,7 @@ void close_from(int first) {
   if (::getppid() != plan.parent) ::_exit(127);  // we died before the line above took effect
 #endif
 
+  if (!plan.environment.empty()) environ = plan.environment.data();  // (execvp then searches its PATH)
   if (!plan.argv.empty()) {
     ::execvp(plan.argv[0], plan.argv.data());
     child_fail(plan, step_exec);
@@ -389,6 +393,26 @@ bool read_some(int fd, Sink& sink, bool& any) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     return false;
   }
+}
+
+// How many processes `uid` has now (RLIMIT_NPROC counts them all), where they can be
+// counted: /proc/N belongs to the process's user. Elsewhere nullopt.
+std::optional<std::uint64_t> processes_of(uid_t uid) {
+#if defined(COOP_SUPERVISE_LINUX)
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return std::nullopt;
+  std::uint64_t n = 0;
+  while (const dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    struct ::stat st {};
+    if (::fstatat(::dirfd(proc), e->d_name, &st, 0) == 0 && st.st_uid == uid) ++n;
+  }
+  ::closedir(proc);
+  return n;
+#else
+  (void)uid;
+  return std::nullopt;
+#endif
 }
 
 // ---- the parent: ending everything ---------------------------------------------------------
@@ -493,6 +517,10 @@ Outcome supervise(const Spec& spec) {
     ChildPlan plan;
     for (const std::string& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     if (!plan.argv.empty()) plan.argv.push_back(nullptr);
+    if (spec.environment) {
+      for (const std::string& v : *spec.environment) plan.environment.push_back(const_cast<char*>(v.c_str()));
+      plan.environment.push_back(nullptr);
+    }
     plan.null_in = null_in.fd;
     plan.out = out_write.fd;
     plan.report = report_write.fd;
@@ -505,9 +533,13 @@ Outcome supervise(const Spec& spec) {
     if (l.address_space != 0 && address_space_limit_applies()) add_limit(RLIMIT_AS, l.address_space);
     if (l.cpu_seconds != 0) add_limit(RLIMIT_CPU, l.cpu_seconds);
     if (l.file_size != 0) add_limit(RLIMIT_FSIZE, l.file_size);
-    // Counted per user, not per process tree: as ourselves it would count every process we
-    // own (the build, the editor) and fail at random, so only for a user of its own.
-    if (l.processes != 0 && spec.uid) add_limit(RLIMIT_NPROC, l.processes);
+    // Counted per user, not per process tree: the limit is what the user has now (the
+    // build, the editor, a second grading) plus what the child may start.
+    if (l.processes != 0) {
+      const auto has = processes_of(spec.uid ? *spec.uid : ::getuid());
+      if (has) add_limit(RLIMIT_NPROC, *has + l.processes);
+      else if (spec.uid) add_limit(RLIMIT_NPROC, l.processes);  // a user of its own has none yet
+    }
     std::string workdir = spec.working_directory ? spec.working_directory->string() : std::string();
     if (spec.working_directory) plan.working_directory = workdir.c_str();
     plan.uid = spec.uid;

@@ -36,8 +36,10 @@ struct Limits {
   std::uint64_t address_space = 0;    // bytes (RLIMIT_AS); 0 = as inherited; see address_space_limit_applies()
   std::uint64_t cpu_seconds = 0;      // RLIMIT_CPU; 0 = as inherited
   std::uint64_t file_size = 0;        // bytes one file may grow to (RLIMIT_FSIZE); 0 = as inherited
-  // RLIMIT_NPROC, counted per user: applied only with Spec::uid (as ourselves it would count
-  // every process we own, the build and the editor included). 0 = as inherited.
+  // How many processes the child's user may start beyond those it has now (RLIMIT_NPROC
+  // counts every process of a user, the build and the editor included: so the limit is
+  // set to their number plus this). Where they cannot be counted (no /proc), applied only
+  // with Spec::uid, a user of its own. Not enforced for root. 0 = as inherited.
   std::uint64_t processes = 0;
   // With Spec::report_pipe: the child must write its first report byte within this long, or
   // it is killed as timed out. A grader writes its header line as main() begins, so this
@@ -66,6 +68,9 @@ struct Spec {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::optional<std::filesystem::path> working_directory;
+  // The child's whole environment ("NAME=value" each). Unset: ours. Running as another user,
+  // give it one: ours would tell it root's home, paths and whatever else root has set.
+  std::optional<std::vector<std::string>> environment;
 };
 
 struct Outcome {

@@ -3,7 +3,8 @@
 // The lecture: one OS thread costs about a megabyte of stack, so 10,000 threads cost 10 GB
 // before a single byte of application data is stored; one event loop instead keeps thousands
 // of connections in flight, each a coroutine suspended at its await. This lesson measures it
-// on the machine it runs on: N idle loopback connections (--connections N, default 1,000),
+// on the machine it runs on: N idle loopback connections (--connections N; by default the
+// lecture's 10,000, or as many as this machine allows, the rest projected),
 // first with a thread each, then with a task each on one loop, read from /proc; where the
 // lecture's gigabytes are (reserved address space, not touched memory); and what a switch
 // costs, kernel thread against task.
@@ -69,6 +70,7 @@ constexpr int kBatch = 256;         // connections the child opens before it wai
 constexpr auto kPatience = 10s;     // how long one exchange with the child may take before we give up
 constexpr int kTouchThreads = 100;  // threads per row of step 4's table
 constexpr int kSwitches = 100'000;  // hand-offs in step 5
+constexpr int kLecture = 10'000;    // the lecture's "ten thousand threads"
 
 // ---- reading /proc --------------------------------------------------------------------------
 
@@ -167,6 +169,10 @@ std::string ratio(double a, double b) {
   if (std::isnan(a) || std::isnan(b)) return "n/a";
   if (b <= 0) return "∞×";
   const double r = a / b;
+  if (r >= 100) {  // two significant figures: what a ratio of two measurements is worth
+    const double scale = std::pow(10.0, std::floor(std::log10(r)) - 1);
+    return "about " + grouped(std::llround(std::round(r / scale) * scale)) + "×";
+  }
   return r >= 10 ? fmt::format("{:.0f}×", r) : fmt::format("{:.1f}×", r);
 }
 
@@ -440,6 +446,13 @@ std::string thread_limits() {
                      limit(RLIMIT_NPROC, 1), limit(RLIMIT_AS, 1024));
 }
 
+// This machine would not start another thread (a limit of threads per process or user, of
+// memory maps, of a container's processes).
+struct ThreadLimitError : std::runtime_error {
+  int started;  // how many had started
+  ThreadLimitError(const std::string& what, int n) : std::runtime_error(what), started(n) {}
+};
+
 ServerCosts hold_with_threads(int n) {
   ServerCosts c;
   c.n = n;
@@ -469,8 +482,9 @@ ServerCosts hold_with_threads(int n) {
     while (started.load() < n) std::this_thread::yield();  // every thread has reached its recv()
     // end snippet
   } catch (const std::system_error& e) {
-    throw std::runtime_error(fmt::format("could start only {} of {} threads ({}); the limits: {}",
-                                         group.threads.size(), n, e.what(), thread_limits()));
+    throw ThreadLimitError(fmt::format("could start only {} of {} threads ({}); the limits: {}",
+                                       group.threads.size(), n, e.what(), thread_limits()),
+                           static_cast<int>(group.threads.size()));
   }
   c.start_seconds = elapsed_since(t0);
   send_byte(ctl.get(), 'e');  // one message on every connection: each thread wakes and echoes it
@@ -484,10 +498,53 @@ ServerCosts hold_with_threads(int n) {
   return c;
 }
 
+// How many connections the lesson holds. By default the lecture's 10,000; where the machine
+// allows fewer, the most it allows, and the lecture's figure is then a projection.
+struct Connections {
+  int n = kLecture;
+  bool asked = false;   // --connections N was given: exactly N, or an error
+  std::string reduced;  // by default, why fewer than 10,000 ("" if not reduced)
+};
+Connections g_conns;
+
+// N, as the lesson prints it. By default the machine chooses it (10,000, or fewer), so it
+// is a figure of this machine, masked in golden files like any other.
+std::string conns_text() { return g_conns.asked ? grouped(g_conns.n) : lesson::measured(grouped(g_conns.n)); }
+
+// What the lesson's 10,000 figures are: measured, or projected from fewer (and why fewer).
+std::string lecture_basis() {
+  std::string basis = "measured here with 10,000";
+  if (g_conns.n != kLecture && g_conns.asked)
+    basis = fmt::format("projected to 10,000 from the {} measured here (--connections {}): a projection",
+                        grouped(g_conns.n), g_conns.n);
+  else if (g_conns.n != kLecture)
+    basis = fmt::format("projected to 10,000 from the {} measured here, the most this machine allows ({}): a "
+                        "projection",
+                        grouped(g_conns.n), g_conns.reduced);
+  return g_conns.asked ? basis : lesson::measured(basis);  // by default, the machine decides which
+}
+
+// Rounded down to 2 significant figures: 9,743 -> 9,700.
+int round_down(int v) {
+  int scale = 1;
+  while (v / scale >= 100) scale *= 10;
+  return std::max(1, v / scale * scale);
+}
+
 std::optional<ServerCosts> g_threads;  // step 1's figures, for steps 3 and 4
 
-const ServerCosts& thread_costs(int n) {
-  if (!g_threads) g_threads = hold_with_threads(n);  // step 1 did not run (--only)
+const ServerCosts& thread_costs() {
+  if (g_threads) return *g_threads;  // else step 1 did not run (--only)
+  try {
+    g_threads = hold_with_threads(g_conns.n);
+  } catch (const ThreadLimitError& e) {
+    if (g_conns.asked || e.started < 2) throw;
+    // The default, and the machine would not start them all: measure as many as it did,
+    // less a tenth for the threads the loop and the libraries need, and project.
+    g_conns.n = round_down(e.started * 9 / 10);
+    g_conns.reduced = fmt::format("thread {} would not start; {}", grouped(e.started + 1), thread_limits());
+    g_threads = hold_with_threads(g_conns.n);
+  }
   return *g_threads;
 }
 
@@ -585,9 +642,11 @@ Task<ServerCosts> hold_on_loop(coop::TcpListener listener, int n) {
 
 // A run on the loop whose figures are the point: real time, and no tracer (it would record
 // several events per task, thousands of them, and its memory would count as the tasks').
+// No slow-step warning either: starting 10,000 tasks in one step may take longer than its
+// 100 ms on a busy machine, and here that is what is measured, not a mistake.
 template <class T>
 T run_untraced(Task<T> main) {
-  return lesson::run(std::move(main), {.timeline = false, .real_time = true, .trace = false});
+  return lesson::run(std::move(main), {.timeline = false, .real_time = true, .slow_step_warning = 0ms, .trace = false});
 }
 
 ServerCosts loop_costs(int n) {
@@ -764,6 +823,28 @@ SwitchCost tasks_switch(int switches) {
 // Checked once the flags are parsed, so that a machine that cannot hold N connections says so in
 // one line (exit 2) instead of failing half-way. This process holds one socket per connection
 // (the client ends are in the child, which has as many), plus a few of its own.
+// The connections the limits allow, at most `want`; `why` says which limit, if any, held it.
+int allowed_connections(int want, std::string& why) {
+  int n = want;
+  const std::size_t limit = coop::raise_open_file_limit(static_cast<std::size_t>(want) + 32);
+  if (limit < static_cast<std::size_t>(want) + 32) {
+    n = std::min(n, static_cast<int>(limit) - 32);
+    why = fmt::format("the open-files limit, ulimit -Hn, is {}", limit);
+  }
+  const long threads_max = proc_number("/proc/sys/kernel/threads-max");
+  if (threads_max > 0 && n + 16 > threads_max) {
+    n = static_cast<int>(threads_max) - 16;
+    why = fmt::format("kernel.threads-max is {}", threads_max);
+  }
+  rlimit rl{};
+  if (::geteuid() != 0 && ::getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      static_cast<rlim_t>(n) + 16 > rl.rlim_cur) {
+    n = static_cast<int>(rl.rlim_cur) - 16;
+    why = fmt::format("RLIMIT_NPROC (ulimit -u) is {}", static_cast<unsigned long long>(rl.rlim_cur));
+  }
+  return n < want ? round_down(std::max(n, 1)) : n;
+}
+
 void check_limits(int n) {
   const std::size_t files = static_cast<std::size_t>(n) + 32;
   const std::size_t limit = coop::raise_open_file_limit(files);
@@ -789,14 +870,34 @@ void print_costs_table(const ServerCosts& t, const ServerCosts& k) {
   };
   lesson::say("  {:<28}{:>{}}{:>{}}", "", "a thread each", w, "a task each", w);
   lesson::say("  per connection:");
-  row("  virtual memory (VmSize)", bytes(t.per(&Usage::vm_size)), bytes(k.per(&Usage::vm_size)));
+  // A task's VmSize growth can be below its own frame (malloc reused address space it had
+  // mapped already): then it is no cost per task, and the cell says so instead of a figure.
+  const bool vm_size_says_nothing = k.per(&Usage::vm_size) < k.frame_bytes / k.n;
+  row("  virtual memory (VmSize)", bytes(t.per(&Usage::vm_size)),
+      vm_size_says_nothing ? std::string("—") : bytes(k.per(&Usage::vm_size)));
   row("  resident memory (VmRSS)", bytes(t.per(&Usage::vm_rss)), bytes(k.per(&Usage::vm_rss)));
   row("  time to start", seconds_text(t.start_seconds / t.n), seconds_text(k.start_seconds / k.n));
-  lesson::say("  all {} connections:", grouped(t.n));
+  lesson::say("  all {} connections:", conns_text());
   row("  virtual memory (VmSize)", bytes(t.total(&Usage::vm_size)), bytes(k.total(&Usage::vm_size)));
   row("  resident memory (VmRSS)", bytes(t.total(&Usage::vm_rss)), bytes(k.total(&Usage::vm_rss)));
   row("  time to start", seconds_text(t.start_seconds), seconds_text(k.start_seconds));
   row("  threads in the process", count_text(t.during.threads), count_text(k.during.threads));
+  lesson::say("  (— : the tasks' VmSize grew less than their frames alone, as malloc reused address space it had "
+              "mapped already)");
+}
+
+// What one task really costs: its frame and the loop's record of it, read as VmRSS growth;
+// never less than the frame alone, which coop's frame allocator counts exactly (VmRSS can grow
+// less than that when malloc reuses pages it had touched already).
+struct TaskCost {
+  double bytes;
+  const char* how;
+};
+TaskCost task_cost(const ServerCosts& k) {
+  const double frame = k.frame_bytes / k.n;
+  const double rss = k.per(&Usage::vm_rss);
+  if (!std::isnan(rss) && rss >= frame) return {rss, "VmRSS"};
+  return {frame, "its frame alone, counted"};
 }
 
 }  // namespace
@@ -808,13 +909,23 @@ int main(int argc, char** argv) {
                     "consume ten gigabytes before a single byte of application data is stored. A single-threaded "
                     "event loop manages thousands of concurrent in-flight I/O operations by keeping coroutines "
                     "suspended at their await points rather than blocking OS threads."});
-  int n = 1000;
-  l.flags()
-      .add_option("--connections", n, "Idle connections to hold, each way (1 to 10,000)")
-      ->check(CLI::Range(1, 10000))
-      ->type_name("N")
-      ->capture_default_str();
-  l.flags().final_callback([&n] { check_limits(n); });
+  CLI::Option* connections =
+      l.flags()
+          .add_option("--connections", g_conns.n,
+                      "Idle connections to hold, each way (1 to 10,000; default: the lecture's 10,000, or as many as "
+                      "this machine allows)")
+          ->check(CLI::Range(1, 10000))
+          ->type_name("N");
+  l.flags().final_callback([connections] {
+    g_conns.asked = connections->count() > 0;
+    if (g_conns.asked) {
+      check_limits(g_conns.n);
+      return;
+    }
+    std::string why;
+    g_conns.n = allowed_connections(kLecture, why);
+    if (g_conns.n < kLecture) g_conns.reduced = why;
+  });
 
   l.step("One thread per connection, each blocked in recv()",
          "The classic server: accept a connection, start a thread for it, and let the thread\n"
@@ -822,13 +933,14 @@ int main(int argc, char** argv) {
          "(--connections N) and sends one message on each; this process holds the server ends.\n"
          "/proc/self/status says what the threads cost: VmSize is address space mapped (reserved),\n"
          "VmRSS is memory in use, Threads is how many there are.",
-         {"thread_server", "thread_spawn"}, [&n] {
-           const ServerCosts& c = thread_costs(n);
+         {"thread_server", "thread_spawn"}, [] {
+           const ServerCosts& c = thread_costs();
+           const int n = g_conns.n;
            lesson::say("memory and threads read from {}", lesson::measured(kUsageSource));
-           lesson::say("started {} threads in {} ({} each); each echoed its message: {} of {}", grouped(n),
+           lesson::say("started {} threads in {} ({} each); each echoed its message: {} of {}", conns_text(),
                        lesson::measured(seconds_text(c.start_seconds)),
                        lesson::measured(seconds_text(c.start_seconds / n)), lesson::measured(grouped(c.echoed)),
-                       grouped(n));
+                       conns_text());
            lesson::say("Threads    {} before, {} with the connections open, {} after joining them",
                        lesson::measured(count_text(c.before.threads)), lesson::measured(count_text(c.during.threads)),
                        lesson::measured(count_text(c.after.threads)));
@@ -840,12 +952,13 @@ int main(int argc, char** argv) {
                        "threads: freed stacks, malloc arenas)",
                        lesson::measured(mib_change(c.after.vm_size - c.before.vm_size)),
                        lesson::measured(mib_change(c.after.vm_rss - c.before.vm_rss)));
-           lesson::conclude("the lecture's arithmetic: {} threads × 1 MB = {} before any application data",
-                            grouped(n), lesson::figure(fmt::format("{:.1f} GB", n / 1000.0)));
-           lesson::conclude("this machine: {} of address space reserved, but only {} resident (step 4 says why)",
-                            lesson::measured(bytes(c.total(&Usage::vm_size))),
-                            lesson::measured(bytes(c.total(&Usage::vm_rss))));
+           lesson::conclude("the lecture's arithmetic: 10,000 threads × 1 MB = {} before any application data",
+                            lesson::figure("10 GB"));
+           lesson::conclude("{}: {} of address space reserved, but only {} resident (step 4 says why)",
+                            lecture_basis(), lesson::measured(bytes(c.per(&Usage::vm_size) * kLecture)),
+                            lesson::measured(bytes(c.per(&Usage::vm_rss) * kLecture)));
          });
+  l.on_real_clock("real threads");
 
   l.step("One loop, five connections: each task waits at its read",
          "The same server on one thread. main is the accept loop; each connection gets a task\n"
@@ -876,6 +989,7 @@ int main(int argc, char** argv) {
            lesson::conclude("waiting costs a task no thread: threads in this process with the 5 connections open: {}",
                             lesson::measured(count_text(five_threads)));
          });
+  l.on_real_clock("real sockets");
 
   l.step("One loop, N connections: side by side with the threads",
          "The same N connections from a child process, now served by one task each on one\n"
@@ -883,24 +997,26 @@ int main(int argc, char** argv) {
          "A suspended task is its coroutine frame (the locals that live across co_await,\n"
          "here a 256-byte buffer and the socket) and the loop's record of the task. For objects\n"
          "this small, read VmRSS: malloc hands out address space it had mapped already.",
-         {"task_spawn"}, [&n] {
+         {"task_spawn"}, [] {
+           const ServerCosts& t = thread_costs();  // first: it may find that fewer fit
+           const int n = g_conns.n;
            const ServerCosts k = loop_costs(n);
-           lesson::say("started {} tasks in {}; each echoed its message: {} of {}", grouped(n),
+           lesson::say("started {} tasks in {}; each echoed its message: {} of {}", conns_text(),
                        lesson::measured(seconds_text(k.start_seconds)), lesson::measured(grouped(k.echoed)),
-                       grouped(n));
+                       conns_text());
            lesson::say("coroutine frames alive meanwhile: {} ({} per task, counted by coop's frame allocator)",
                        lesson::measured(bytes(k.frame_bytes)), lesson::measured(bytes(k.frame_bytes / n)));
            lesson::say("after the run: threads {}; VmRSS {} over before the tasks (coop's frame pool keeps its "
                        "blocks for the next tasks)",
                        lesson::measured(count_text(k.after.threads)),
                        lesson::measured(mib_change(k.after.vm_rss - k.before.vm_rss)));
-           const ServerCosts& t = thread_costs(n);
            lesson::say("side by side, from /proc/self/status:");
            print_costs_table(t, k);
-           lesson::conclude("address space per connection: a thread {}, a task {}: {} less",
-                            lesson::measured(bytes(t.per(&Usage::vm_size))),
-                            lesson::measured(bytes(k.per(&Usage::vm_size))),
-                            lesson::measured(ratio(t.per(&Usage::vm_size), k.per(&Usage::vm_size))));
+           const TaskCost task = task_cost(k);
+           lesson::conclude("memory per connection: a thread reserves {}, a task costs {} ({}; its frame {}): {} less",
+                            lesson::measured(bytes(t.per(&Usage::vm_size))), lesson::measured(bytes(task.bytes)),
+                            lesson::measured(task.how), lesson::measured(bytes(k.frame_bytes / n)),
+                            lesson::measured(ratio(t.per(&Usage::vm_size), task.bytes)));
            lesson::conclude("resident memory per connection: a thread {}, a task {}: {} less",
                             lesson::measured(bytes(t.per(&Usage::vm_rss))),
                             lesson::measured(bytes(k.per(&Usage::vm_rss))),
@@ -911,9 +1027,10 @@ int main(int argc, char** argv) {
                             lesson::measured(ratio(t.start_seconds, k.start_seconds)));
            lesson::conclude("{} connections in flight; threads in the process: {} with a task each, {} with a "
                             "thread each",
-                            grouped(n), lesson::measured(count_text(k.during.threads)),
+                            conns_text(), lesson::measured(count_text(k.during.threads)),
                             lesson::measured(count_text(t.during.threads)));
          });
+  l.on_real_clock("real sockets");
 
   l.step("The lecture's 10 GB: reserved address space, touched pages",
          "The lecture's 1 MB is the default thread stack on Windows and in Java; glibc on Linux\n"
@@ -921,15 +1038,16 @@ int main(int argc, char** argv) {
          "(VmSize): the kernel backs a page of it with memory only when the thread first writes\n"
          "to it (VmRSS), and keeps it until the thread ends. Below, 100 threads at a time write\n"
          "0, 64 KiB or 1 MiB of their stack, then block.",
-         {"touch"}, [&n] {
-           const ServerCosts& t = thread_costs(n);
+         {"touch"}, [] {
+           const ServerCosts& t = thread_costs();
+           const int n = g_conns.n;
            const std::size_t stack = default_thread_stack();
            rlimit rl{};
            ::getrlimit(RLIMIT_STACK, &rl);
            const std::string ulimit_s =
                rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : bytes(static_cast<double>(rl.rlim_cur));
            lesson::say("default thread stack {} (ulimit -s: {}); × {} threads = {} reserved",
-                       lesson::measured(bytes(static_cast<double>(stack))), lesson::measured(ulimit_s), grouped(n),
+                       lesson::measured(bytes(static_cast<double>(stack))), lesson::measured(ulimit_s), conns_text(),
                        lesson::measured(bytes(static_cast<double>(stack) * n)));
            const double ram = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
            lesson::say("this machine has {} of RAM; vm.overcommit_memory = {} (0: reserve freely, back lazily)",
@@ -944,10 +1062,11 @@ int main(int argc, char** argv) {
              const std::string label = used == 0 ? "nothing (just blocks)" : bytes(static_cast<double>(used));
              lesson::say("  {:<28}{}", label, cell(bytes(rss), 16));
            }
-           lesson::conclude("lecture: {} threads × 1 MB = {}; reserved here: {} (VmSize, step 1); resident: {} (VmRSS)",
-                            grouped(n), lesson::figure(fmt::format("{:.1f} GB", n / 1000.0)),
-                            lesson::measured(bytes(t.total(&Usage::vm_size))),
-                            lesson::measured(bytes(t.total(&Usage::vm_rss))));
+           lesson::conclude("lecture: 10,000 threads × 1 MB = {}; {}: reserved {} (VmSize, step 1), resident {} "
+                            "(VmRSS)",
+                            lesson::figure("10 GB"), lecture_basis(),
+                            lesson::measured(bytes(t.per(&Usage::vm_size) * kLecture)),
+                            lesson::measured(bytes(t.per(&Usage::vm_rss) * kLecture)));
            lesson::conclude("an idle thread is resident only for the few pages it touched: {} each in step 1",
                             lesson::measured(bytes(t.per(&Usage::vm_rss))));
            lesson::conclude("the kernel adds a stack of its own per thread, outside VmRSS: KernelStack grew {} "
@@ -959,6 +1078,7 @@ int main(int argc, char** argv) {
                             "deep any of them may go",
                             lesson::measured(bytes(rss_deep)));
          });
+  l.on_real_clock("real threads");
 
   l.step("Switching: threads through the kernel, tasks through the loop",
          "With a thread per connection, each message wakes one thread and puts another to\n"
@@ -980,6 +1100,7 @@ int main(int argc, char** argv) {
                             lesson::measured("1/{:.0f}", tk_ns > 0 ? th_ns / tk_ns : 0.0),
                             lesson::measured(ratio(th_ns, tk_ns)));
          });
+  l.on_real_clock("real threads");
 
   l.wrap_up(
       "A thread per connection reserved a full stack each (VmSize) and was resident for the\n"

@@ -6,7 +6,8 @@
 // end cancelled. coop's h.cancel() and coop::CancelledError behave the same. Two things
 // differ in C++: a catch block cannot co_await, so awaited cleanup happens after leaving the
 // handler (keep std::current_exception(), await, std::rethrow_exception); and CancelledError
-// is not a std::exception, so `catch (const std::exception&)` never swallows it.
+// is not a std::exception, so `catch (const std::exception&)` never swallows it (Python's
+// CancelledError is likewise a BaseException, not an Exception, so `except Exception` misses it).
 #include <cstddef>
 #include <exception>
 #include <stdexcept>
@@ -68,10 +69,10 @@ Task<void> cancel_a_sleeper(Step1& seen) {
   coop::TaskHandle<void> h = coop::create_task(sleeper(), "sleeper");
   co_await coop::sleep(250ms);
   seen.cancel_returned = h.cancel();  // a request: it returns at once
-  seen.cancel_called = lesson::elapsed();
   seen.done_after_cancel = h.done();
   lesson::say("main: h.cancel() -> {}; h.done() -> {}: the sleeper has not been resumed yet",
               seen.cancel_returned, seen.done_after_cancel);
+  seen.cancel_called = lesson::said_at();  // the time on that line
   try {
     co_await h;
   } catch (const coop::CancelledError&) {
@@ -104,7 +105,7 @@ struct Quota {
     lesson::say("quota: used up -> importer.cancel(), called while the importer is running");
     importer.cancel();
     seen->stored_at_cancel = seen->stored;
-    seen->cancel_called = lesson::elapsed();
+    seen->cancel_called = lesson::said_at();  // the time on the quota's line
   }
 };
 
@@ -179,8 +180,8 @@ Task<void> import_rows(Database& db) {
     cancelled = std::current_exception();
   }
   if (cancelled) {
-    db.seen->cleanup_began = lesson::elapsed();
     lesson::say("import: cancelled; cleaning up before re-throwing");
+    db.seen->cleanup_began = lesson::said_at();
     co_await rollback(db);  // awaits work again: a cancel() is delivered once
     co_await disconnect(db);
     db.seen->cleanup_ended = lesson::elapsed();
@@ -193,8 +194,8 @@ Task<void> cancel_the_import(Database& db) {
   coop::TaskHandle<void> h = coop::create_task(import_rows(db), "import");
   co_await coop::sleep(250ms);
   h.cancel();
-  db.seen->cancel_called = lesson::elapsed();
   lesson::say("main: cancel()");
+  db.seen->cancel_called = lesson::said_at();
   try {
     co_await h;
   } catch (const coop::CancelledError&) {
@@ -240,9 +241,9 @@ Task<void> stop_the_flusher(Step4& seen) {
   coop::TaskHandle<int> h = coop::create_task(flusher(seen), "flusher");
   co_await coop::sleep(150ms);
   h.cancel();
-  seen.cancel_called = lesson::elapsed();
   seen.flushes_at_cancel = seen.flushes;
   lesson::say("main: cancel(); the flusher should stop now");
+  seen.cancel_called = lesson::said_at();
   try {
     seen.returned = co_await h;  // no CancelledError: the flusher returned a value
     lesson::say("main: co_await h returned {}; h.cancelled() -> {}", seen.returned, h.cancelled());
@@ -278,15 +279,15 @@ Task<std::string> query(std::string sql, coop::Clock::duration takes) {
 
 Task<void> with_time_limits(Step5& seen) {
   seen.fast_result = co_await coop::wait_for(query("fast", 100ms), 200ms);
-  seen.fast_done = lesson::elapsed();
   lesson::say("main: wait_for returned \"{}\"", seen.fast_result);
+  seen.fast_done = lesson::said_at();
 
   seen.slow_began = lesson::elapsed();
   try {
     co_await coop::wait_for(query("slow", 500ms), 200ms);
   } catch (const coop::TimeoutError& e) {  // a std::runtime_error: an error, not a cancellation
-    seen.timeout_caught = lesson::elapsed();
     lesson::say("main: TimeoutError: {}", e.what());
+    seen.timeout_caught = lesson::said_at();
   }
 }
 // end snippet
@@ -318,7 +319,7 @@ Task<void> cancel_the_page(coop::Clock::duration& cancel_called) {
   co_await coop::sleep(400ms);
   lesson::say("main: page.cancel()");
   page.cancel();
-  cancel_called = lesson::elapsed();
+  cancel_called = lesson::said_at();  // the time on main's line
   try {
     co_await page;
   } catch (const coop::CancelledError&) {
@@ -387,11 +388,13 @@ int main(int argc, char** argv) {
            Database db{.uncommitted = 0, .connected = false, .seen = &seen};
            lesson::run(cancel_the_import(db), {.title = "clean up, then re-throw"});
            const Ending e = ending_of("import");
-           lesson::conclude("cancel() at {}; the cleanup awaited from {} to {} ({}: rollback 0.050 s + close "
-                            "0.020 s) and the task ended {} at {}",
-                            lesson::figure(lesson::secs(seen.cancel_called)), lesson::secs(seen.cleanup_began),
-                            lesson::secs(seen.cleanup_ended),
-                            lesson::figure(lesson::secs(seen.cleanup_ended - seen.cleanup_began)),
+           // The length is the difference of the two times as printed, so it agrees with them; the
+           // 50 + 20 ms are what the two awaits asked for (in real time a turn or two more).
+           const std::string began = lesson::secs(seen.cleanup_began), ended = lesson::secs(seen.cleanup_ended);
+           lesson::conclude("cancel() at {}; the cleanup awaited from {} to {} ({}, for a rollback of 50 ms and "
+                            "a close of 20 ms) and the task ended {} at {}",
+                            lesson::figure(lesson::secs(seen.cancel_called)), began, ended,
+                            lesson::figure(fmt::format("{:.3f} s", std::stod(ended) - std::stod(began))),
                             coop::to_string(e.how), lesson::figure(lesson::secs(e.at)));
            lesson::conclude("{} uncommitted rows rolled back, now {} uncommitted; connected: {}; "
                             "h.cancelled() -> {}: the canceller saw it stop",
@@ -404,7 +407,8 @@ int main(int argc, char** argv) {
          "carries on. The canceller believes the task stopped; it runs on, and `co_await h`\n"
          "returns a value instead of throwing. coop notices a task that was cancelled and\n"
          "returned normally, and warns, naming it (below, \"⚠ coop warning\").\n"
-         "catch (const std::exception&) is safe: CancelledError is not a std::exception.",
+         "catch (const std::exception&) is safe: CancelledError is not a std::exception, as in\n"
+         "Python, where CancelledError is a BaseException, not an Exception.",
          {"swallow"}, [] {
            Step4 seen;
            lesson::run(stop_the_flusher(seen), {.title = "a swallowed cancellation"});

@@ -362,6 +362,7 @@ int main(int argc, char** argv) {
                             "once for the {} primes)",
                             lesson::figure(fmt::format("{}", slow)), lesson::measured(num(f.primes)));
          });
+  l.on_real_clock("a blocking call");
 
   l.wrap_up(
       "2,000 tasks updated shared books with no lock and lost nothing: between two awaits a\n"

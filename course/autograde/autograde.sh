@@ -169,8 +169,8 @@ as_grader() {
   fi
 }
 
-# Ends everything the student's code left behind: every process of the graders' user, and
-# its files in the shared temporary directories. Only when it is a user of its own.
+# Ends everything the student's code left behind: every process of the graders' user, its
+# files in the shared temporary directories, and its System V IPC objects. Only when it is a user of its own.
 sweep() {
   [ $as_root = 1 ] || return 0
   local tries
@@ -183,15 +183,23 @@ sweep() {
   # directory belongs to the graders' user while the student's files compile.
   local keep
   keep=$(cd "$ag" && pwd -P)
-  find /tmp /var/tmp /dev/shm -xdev -user "$grader_uid" -print0 2>/dev/null |
+  find /tmp /var/tmp /dev/shm /dev/mqueue -xdev -user "$grader_uid" -print0 2>/dev/null |
     grep -zvF "$keep/" | xargs -0r rm -rf 2>/dev/null || true
+  # System V shared memory, semaphores and message queues outlive their processes.
+  local kind id
+  for kind in m s q; do
+    # (-c: creator and owner in full; the default listing cuts names to 10 characters)
+    for id in $(ipcs -"$kind" -c 2>/dev/null | awk -v u="$grader_user" '$3 == u || $5 == u { print $1 }'); do
+      ipcrm -"$kind" "$id" 2>/dev/null || true
+    done
+  done
   rm -rf "$ag/home"
 }
 
 # ---- grading one submission -----------------------------------------------------------------
 
 grade() {
-  local submission=${1:-}
+  local started=$SECONDS submission=${1:-}
   [ -n "$submission" ] || die "say which submission: make autograde SUBMISSION=DIR"
   [ -e "$submission" ] || die "there is no submission directory $submission"
   [ -d "$submission" ] || die "$submission is not a directory"
@@ -203,7 +211,7 @@ grade() {
   python3 "$here/submission.py" collect "$submission" "$ag/incoming" "$root" || exit 2
   setup
   ensure_user
-  local started=$SECONDS tree=$ag/tree src=$ag/tree/src
+  local tree=$ag/tree src=$ag/tree/src
   local sealed_names
   sealed_names=$(python3 "$here/submission.py" names "$ag/pristine/src")
   for file in "$ag/incoming"/*.cpp; do
@@ -232,7 +240,6 @@ grade() {
     [ -e "$file" ] || continue
     python3 "$here/integrity.py" --name "exercises/$(basename "$file")" "$file" >>"$ag/integrity.txt"
   done
-  [ -s "$ag/integrity.txt" ] && say "integrity: $(wc -l <"$ag/integrity.txt") construct(s) an exercise never needs (an instructor-only entry)"
   # Compile and link as the unprivileged user: the student's code reaches the compiler too
   # (an #include can read any file the compiler can). The build directory is its, for now.
   mkdir -p "$ag/home"
@@ -251,6 +258,18 @@ grade() {
     grep -v '^ninja: \|^\[[0-9]*/[0-9]*\] ' "$ag/build.raw" | sed "s#$src/##g; s#$tree/build/##g" |
       head -c 200000 >"$ag/build.log" || true
   fi
+  # The integrity check of what was compiled: the symbols each submitted file's object
+  # defines (a disguise in the text does not survive the compiler).
+  for file in "$ag/incoming"/*.cpp; do
+    [ -e "$file" ] || continue
+    name=$(basename "$file")
+    local object
+    object=$(find "$tree/build/tests/CMakeFiles/grade_exercise_${name:0:2}.dir" -name "$name.o" 2>/dev/null | head -n 1)
+    [ -n "$object" ] || continue
+    python3 "$here/integrity.py" --name "exercises/$name" --object "$object" >>"$ag/integrity.txt" ||
+      echo "exercises/$name: its compiled object could not be checked" >>"$ag/integrity.txt"
+  done
+  [ -s "$ag/integrity.txt" ] && say "integrity: $(wc -l <"$ag/integrity.txt") construct(s) an exercise never needs (an instructor-only entry)"
   # From here the tree is root's and read-only to the graders' user: nothing it runs can
   # replace a grader, the list, the state or the reports.
   if [ $as_root = 1 ]; then
@@ -266,9 +285,13 @@ grade() {
   help=$("$tree/build/tests/coop_grade" grade --help 2>&1 || true)
   local integrity_arg=("--integrity" "$ag/integrity.txt")
   [[ $help == *--integrity* ]] || integrity_arg=()
+  [[ $help == *--submitted* ]] && grade_cmd+=(--submitted "$ag/incoming")
   if [ $as_root = 1 ] && [[ $help == *--run-as* ]] && [ "${AUTOGRADE_RUN_AS:-1}" = 1 ]; then
-    # coop_grade stays root, the trusted parent; each grader runs as the graders' user.
+    # coop_grade stays root, the trusted parent; each grader runs as the graders' user, who
+    # cannot read the course's sources (the graders' hidden parts among them): it needs only
+    # the built graders.
     chown "$grader_uid:$grader_gid" "$ag/home"
+    chmod 700 "$src"
     (cd "$src" && timeout -k 5 "$grade_seconds" "${grade_cmd[@]}" --run-as "$grader_user" "${integrity_arg[@]}") \
       >"$ag/grade.log" 2>&1 || rc=$?
   elif [ $as_root = 1 ]; then
@@ -286,7 +309,8 @@ grade() {
   [ $rc = 124 ] || [ $rc = 137 ] && problem="coop_grade did not finish within ${grade_seconds} s"
   sed -n '/^Score\|^Exercises/,$p' "$ag/grade.log" | head -n 40 >&2 || true
   # The integrity entry: coop_grade's own when it takes --integrity, else added here.
-  local finish=(python3 "$here/submission.py" finish "$ag/out" "$out" --build-log "$ag/build.log")
+  local finish=(python3 "$here/submission.py" finish "$ag/out" "$out" --build-log "$ag/build.log"
+                --seconds "$((SECONDS - started))")
   [ ${#integrity_arg[@]} -gt 0 ] || finish+=(--integrity "$ag/integrity.txt")
   [ -n "$problem" ] && finish+=(--problem "$problem")
   if "${finish[@]}"; then

@@ -14,12 +14,27 @@ sees. A hit is a reason to read the submission, not a verdict.
 Comments and string literals are removed before matching, so a comment or a message that
 says "fork" is not a hit. It is a scanner, not a compiler: it errs towards flagging.
 
+The text can be disguised (a macro that pastes `wri` and `te` together, a raw-string
+linkage); the compiled object cannot. So the object file built from the submission is
+checked too (--object): every symbol it defines for the rest of the program is listed with
+nm, and flagged when it could replace part of the grader at link time: a name of C linkage
+(write, memcmp, main: it would stand in for the C library's or the grader's own), the global
+operator new or delete, a non-inline definition in std or coop (the runtime's own
+functions), or anything at all in the grader's namespaces (grading, course, CLI, doctest).
+
     integrity.py FILE...                 scan; exit 0 whether or not anything was found
     integrity.py --name NAME FILE        print NAME instead of FILE in the hits
+    integrity.py --name NAME --object OBJ
+                                         the symbols the compiled OBJ defines, as hits on NAME
     integrity.py --self-test DIR         the fixtures in DIR (tests/grading/attacks/integrity/)
+    integrity.py --object-test SOURCES OBJ...
+                                         objects of SOURCES/x.cpp, each of which says
+                                         `// expect-symbol: TEXT` for each hit it must give
+                                         (none: no hit at all)
 """
 import os
 import re
+import subprocess
 import sys
 
 # Calls that start, signal, stop or replace processes, end the program, or reach
@@ -264,9 +279,13 @@ def scan(source, own_header):
     for number, line in logical_lines(code):
         if re.match(r"\s*(?:#|%:)", line):
             code_lines[number - 1] = ""
+        elif code_lines[number - 1].endswith("\\"):
+            # Outside a directive a splice has no use but to join what the scanner reads
+            # line by line (wri\<newline>te is write to the compiler).
+            hits.append((number, "a line splice (\\ at the end of a line) outside a directive"))
     body = "\n".join(code_lines)
     linkage = with_strings_without_directives(with_strings)
-    for m in re.finditer(r'\bextern\s*"', linkage):
+    for m in re.finditer(r'\bextern\s*(?:u8|u|U|L)?R?"', linkage):
         hits.append((line_of(linkage, m.start()), 'extern "C"'))
     for m in re.finditer(r"\b(asm|__asm__|__asm|__attribute__|__attribute|__declspec|_Pragma|__builtin_trap|"
                          r"__builtin_frame_address|__builtin_return_address|__builtin_longjmp|__builtin_setjmp)\b", body):
@@ -317,6 +336,105 @@ def scan_file(path, name=None):
     return [f"{name or path}:{line}: {what}" for line, what in scan(text, own_header_of(name or path))]
 
 
+# ---- the compiled object ----------------------------------------------------------------------
+
+# Defined for the rest of the program and strong: a second definition elsewhere is an error
+# or, in an archive, is not pulled in, so this one is used (nm's letters; weak ones are W, V, u).
+STRONG = set("TDBRGSCi")
+# Namespaces the grader is made of: nothing in them comes from an exercise's headers.
+GRADER_NAMESPACES = {"grading", "course", "CLI", "doctest"}
+# The runtime's and the standard library's: their templates and inline functions are
+# instantiated in every object (weak), but a strong definition replaces theirs.
+LIBRARY_NAMESPACES = {"std", "coop", "fmt", "__gnu_cxx", "__cxxabiv1"}
+ALLOCATION = {"nw": "operator new", "na": "operator new[]", "dl": "operator delete", "da": "operator delete[]"}
+
+
+def outer_name(mangled):
+    """The outermost name of an Itanium-mangled symbol: its namespace, class or function at
+    global scope ("std", "coop", "ex03", "helper"), or "op:xx" for a global operator."""
+    s = mangled[2:]
+    special = re.match(r"(?:T[VISTHW]|G[VR]|TC)", s)
+    if special:
+        s = s[special.end():]
+    thunk = re.match(r"Th(n?\d+)_|Tv(n?\d+)_(n?\d+)_|Tc", s)
+    if thunk:
+        s = s[thunk.end():]
+    if s.startswith("Z"):  # a local entity: the function it is in comes first
+        s = s[1:]
+    if s.startswith("N"):
+        s = s[1:].lstrip("rVKRO")
+    if s[:2] == "St" or s[:2] in ("Sa", "Sb", "Ss", "Si", "So", "Sd"):
+        return "std"
+    if s.startswith("L"):
+        s = s[1:]
+    m = re.match(r"(\d+)", s)
+    if m:
+        n = int(m.group(1))
+        return s[m.end():m.end() + n]
+    return "op:" + s[:2]
+
+
+def demangled(names):
+    try:
+        out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True, check=True).stdout
+        lines = out.split("\n")
+        if len(lines) >= len(names):
+            return lines[:len(names)]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return list(names)
+
+
+def defined_symbols(obj):
+    """(name, nm's letter) for every global symbol obj defines."""
+    out = subprocess.run(["nm", "-g", "--defined-only", "-P", obj], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise OSError(0, out.stderr.strip() or f"nm failed on {obj}")
+    return [tuple(line.split()[:2]) for line in out.stdout.splitlines() if len(line.split()) >= 2]
+
+
+def scan_object(obj):
+    """What obj defines that could replace part of the grader: a list of sentences."""
+    found = []
+    for name, kind in defined_symbols(obj):
+        if not name.startswith("_Z"):
+            if name.startswith("DW.ref."):  # the compiler's own pointer to a type for unwinding
+                continue
+            found.append((name, f"defines `{name}` with C linkage: it stands in for the C library's or the grader's own"))
+            continue
+        outer = outer_name(name)
+        if outer.startswith("op:") and outer[3:] in ALLOCATION:
+            found.append((name, f"replaces the global {ALLOCATION[outer[3:]]}"))
+        elif outer in GRADER_NAMESPACES:
+            found.append((name, f"defines something in the grader's namespace {outer}"))
+        elif outer in LIBRARY_NAMESPACES and kind in STRONG:
+            found.append((name, f"defines a function of {outer} itself (not an instantiation of its templates)"))
+    if not found:
+        return []
+    readable = demangled([name for name, _ in found])
+    return [what if not name.startswith("_Z") else f"{what}: {shown}" for (name, what), shown in zip(found, readable)]
+
+
+def object_test(objects, sources):
+    """Each object's source lists `// expect-symbol: TEXT` for every hit it must give (a
+    substring of it); a source with none must give no hit."""
+    failures = 0
+    for obj, source in zip(objects, sources):
+        with open(source, encoding="utf-8") as f:
+            expected = re.findall(r"//\s*expect-symbol:\s*(.+?)\s*$", f.read(), re.M)
+        hits = scan_object(obj)
+        for what in expected:
+            if not any(what in h for h in hits):
+                print(f"{os.path.basename(source)}: expected a hit '{what}', got {hits}")
+                failures += 1
+        for h in hits:
+            if not any(what in h for what in expected):
+                print(f"{os.path.basename(source)}: unexpected hit '{h}'")
+                failures += 1
+    print(f"integrity object test: {len(objects)} objects, {failures} problems")
+    return 1 if failures or not objects else 0
+
+
 def self_test(directory):
     """Each fixture says what it must produce: `// expect: construct` lines (a substring
     of a hit on the line after the marker, or `// expect-none` for a file with no hit)."""
@@ -350,9 +468,21 @@ def self_test(directory):
 def main(argv):
     if len(argv) == 2 and argv[0] == "--self-test":
         return self_test(argv[1])
+    if len(argv) >= 2 and argv[0] == "--object-test":
+        # SOURCES OBJ...: each object's source is the file of its name in SOURCES (x.cpp.o or x.o: x.cpp)
+        sources = [os.path.join(argv[1], re.sub(r"(\.cpp)?\.o(bj)?$", "", os.path.basename(o)) + ".cpp") for o in argv[2:]]
+        return object_test(argv[2:], sources)
     name = None
     if len(argv) >= 2 and argv[0] == "--name":
         name, argv = argv[1], argv[2:]
+    if len(argv) == 2 and argv[0] == "--object":
+        try:
+            for hit in scan_object(argv[1]):
+                print(f"{name or argv[1]}: {hit}")
+        except OSError as e:
+            print(f"integrity.py: cannot list the symbols of {argv[1]}: {e.strerror}", file=sys.stderr)
+            return 2
+        return 0
     if not argv:
         print(__doc__.strip().split("\n\n")[-1], file=sys.stderr)
         return 2

@@ -258,6 +258,34 @@ rc=0; course run 4 >"$work/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q '^  exercise 04: failing' "$work/out" ||
   fail "run 4 ran a grader it did not build (done), not one of the file saved (failing): $(cat "$work/out")"
 
+step "make test's build: a save during it is built again, and a grader it did not make is not kept"
+# make test and make grade build everything through `course build`, then coop_grade runs the
+# graders without building: the grader left must be of the file as saved.
+put 06_async_with.cpp done slow
+course build --quiet >"$work/out" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do [ -e "$build/tests/grade_exercise_06.compiling" ] && break; sleep 0.1; done
+[ -e "$build/tests/grade_exercise_06.compiling" ] || fail "the slow stand-in compile of exercise 06 never began"
+put 06_async_with.cpp failing                                               # the second save
+ended "${pids[-1]}" 60 || true
+grep -q " failing 06 " "$build/tests/grade_exercise_06" ||
+  fail "after make test's build, exercise 06's grader is of the first save, not the second: $(cat "$work/out")"
+# A grader put there by something else, newer than the files (a build tool calls it up to
+# date): built again from the files.
+printf '#!/bin/sh\nFAKE_LIST="%s" exec "%s" done 06 async_with "" "$@"\n' "$repo/course/exercises.list" \
+  "$src/course/test/fake_build/fake_grader.sh" >"$build/tests/grade_exercise_06"
+course build --quiet >"$work/out" 2>&1 || true
+grep -q " failing 06 " "$build/tests/grade_exercise_06" ||
+  fail "make test's build kept a grader it did not make (done), not one of the file saved (failing): $(cat "$work/out")"
+# An exercise that no longer compiles: its old grader goes, and the verdict says so.
+echo '#error the student broke it' >>"$repo/exercises/06_async_with.cpp"
+rc=0; course build --quiet >"$work/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && [ ! -e "$build/tests/grade_exercise_06" ] ||
+  fail "make test's build kept the old grader of an exercise that does not compile (exit $rc): $(cat "$work/out")"
+grep -q 'does not compile' "$state/06.report" ||
+  fail "make test's build stored no 'does not compile' verdict for exercise 06"
+put 06_async_with.cpp stub
+
 # ---- what run says besides the checks ------------------------------------------------------------
 step "the compiler's warnings about the student's file; the others as last graded"
 put 05_cancellation.cpp done warning

@@ -3,19 +3,22 @@
 // never from the report; a report that disagrees with the list is "grader output invalid"
 // and scores nothing; a crash or a time-out keeps what was reported before it and says
 // where it happened; nothing throws; results.json and junit.xml are valid UTF-8, bounded,
-// and parse (checked with Python's json and xml.etree when python3 is there).
+// and parse (checked with Python's json and xml.etree when python3 is there); the hint of
+// the check that failed goes wherever the student reads why.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "course_list.hpp"
 #include "report.hpp"
+#include "state.hpp"
 #include "text.hpp"
 
 namespace {
@@ -258,4 +261,54 @@ TEST_CASE("the files are written whatever happens: with no exercise at all, atom
   std::string error;
   CHECK(!course::write_atomically("/proc/no/such/dir/results.json", "{}", &error));
   CHECK(!error.empty());
+}
+
+TEST_CASE("the failed check's hint: from the report to the verdict, the stored verdict and the files") {
+  const std::string hint = "Results must follow the order of `sources`:\tnot the order they finish in";
+  const std::string p1 = part_line(1, "passed", "fetch_both: both at once");
+  // A part line with its ninth field, the hint (escaped like every field).
+  std::string p2 = part_line(2, "failed", "fetch_all: results in argument order", "got [2, 1], expected [1, 2]");
+  p2.insert(p2.size() - 1, "\t" + course::escape_field(hint));
+  // A passed part has no hint to show, whatever its line says.
+  std::string p3 = part_line(3, "passed", "fetch_all_or: one failure does not sink the rest");
+  p3.insert(p3.size() - 1, "\tnever shown");
+  const Graded g = course::judge(gather(), exited(kHeader + p1 + p2 + p3 + "end\tfailing\n"));
+  REQUIRE(g.state == "failing");
+  CHECK(g.parts[0].hint.empty());  // eight fields: a report without hints still reads
+  CHECK(g.parts[1].hint == hint);
+
+  const std::string json = course::results_json({g}, {}, 1);
+  const std::string xml = course::junit_xml({g}, {});
+  CHECK(json.find("\\nhint: Results must follow the order of `sources`:\\tnot the order") != std::string::npos);
+  CHECK(xml.find("&#10;hint: Results must follow the order of `sources`:&#9;not the order") != std::string::npos);
+  CHECK(json.find("never shown") == std::string::npos);
+  CHECK(xml.find("never shown") == std::string::npos);
+  check_files({g});
+
+  // Ten fields is not a part line.
+  std::string p10 = p2;
+  p10.insert(p10.size() - 1, "\tmore");
+  CHECK(course::judge(gather(), exited(kHeader + p1 + p10 + p3 + "end\tfailing\n")).state ==
+        "grader output invalid");
+
+  // The stored verdict keeps the hint (./coop hint reads it from there); one stored before
+  // hints were kept (eight fields a part) still loads, without them.
+  TempDir dir;
+  REQUIRE(course::store_graded(dir.path, g));
+  const auto loaded = course::load_graded(dir.path, gather());
+  REQUIRE(loaded.has_value());
+  CHECK(loaded->parts[1].hint == hint);
+  CHECK(loaded->parts[1].message == "got [2, 1], expected [1, 2]");
+  std::ifstream in(course::graded_file(dir.path, 3));
+  std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), old;
+  for (std::size_t at = 0, nl; (nl = stored.find('\n', at)) != std::string::npos; at = nl + 1) {
+    std::string line = stored.substr(at, nl - at);
+    if (line.rfind("part\t", 0) == 0) line.erase(line.rfind('\t'));  // drop the hint field
+    old += line + "\n";
+  }
+  REQUIRE(course::write_atomically(course::graded_file(dir.path, 3), old));
+  const auto before_hints = course::load_graded(dir.path, gather());
+  REQUIRE(before_hints.has_value());
+  CHECK(before_hints->parts[1].hint.empty());
+  CHECK(before_hints->parts[1].status == "failed");
 }

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "supervise.hpp"
@@ -74,6 +76,21 @@ TEST_CASE("a child that exits: its status and its output, stdout and stderr toge
 TEST_CASE("stdin is /dev/null, so a child that reads it does not wait for a terminal") {
   const Outcome o = course::supervise(shell("read line; echo \"read: $?\""));
   CHECK(o.output == "read: 1\n");
+}
+
+TEST_CASE("an environment given in the Spec replaces ours entirely; none given, ours is kept") {
+  ::setenv("COOP_SUPERVISE_TEST_SECRET", "root's", 1);
+  Spec s = shell("echo \"[$COOP_SUPERVISE_TEST_SECRET] [$HOME] [$PATH]\"");
+  CHECK(course::supervise(s).output.rfind("[root's] ", 0) == 0);
+  s.environment = {"PATH=/usr/bin:/bin", "HOME=/nonexistent"};
+  CHECK(course::supervise(s).output == "[] [/nonexistent] [/usr/bin:/bin]\n");
+  // A program found on the environment's PATH, not ours.
+  Spec by_name;
+  by_name.argv = {"env"};
+  by_name.environment = {"PATH=/usr/bin:/bin", "ONLY=this"};
+  const Outcome o = course::supervise(by_name);
+  CHECK(o.output == "PATH=/usr/bin:/bin\nONLY=this\n");
+  ::unsetenv("COOP_SUPERVISE_TEST_SECRET");
 }
 
 TEST_CASE("a program that cannot be run is could_not_start, with why") {
@@ -292,6 +309,60 @@ TEST_CASE("the address-space limit: 3 GiB cannot be had under a 1 GiB limit") {
   const Outcome o = course::supervise(s);
   CHECK(o.how == Outcome::How::exited);
   CHECK(o.output == "refused");
+}
+
+TEST_CASE("a fork bomb stops at the process limit: what its user has, plus Limits::processes") {
+#if defined(__linux__) && !defined(COOP_PORTABLE)
+  // RLIMIT_NPROC does not bind root: as root the child runs as nobody, else as ourselves.
+  Spec s;
+  if (::geteuid() == 0) {
+    s.uid = 65534;
+    s.gid = 65534;
+  }
+  s.limits.processes = 40;
+  s.limits.wall = std::chrono::seconds(20);
+  // The user already has 30 processes (as a student has an editor and a shell): they do
+  // not count against the 40.
+  const pid_t holder = ::fork();
+  REQUIRE(holder >= 0);
+  if (holder == 0) {
+    ::setpgid(0, 0);
+    if (s.uid && (::setgid(*s.gid) != 0 || ::setuid(*s.uid) != 0)) ::_exit(1);
+    for (int i = 0; i < 29; ++i)
+      if (::fork() == 0) {
+        ::pause();
+        ::_exit(0);
+      }
+    ::pause();
+    ::_exit(0);
+  }
+  ::setpgid(holder, holder);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  s.child = [] {
+    int started = 0;
+    for (int i = 0; i < 400; ++i) {
+      const pid_t p = ::fork();
+      if (p < 0) break;
+      if (p == 0) {
+        ::pause();
+        ::_exit(0);
+      }
+      ++started;
+    }
+    std::printf("%d\n", started);
+    std::fflush(stdout);
+    ::_exit(0);
+  };
+  const Outcome o = course::supervise(s);
+  ::kill(-holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  REQUIRE(o.how == Outcome::How::exited);
+  const int started = std::atoi(o.output.c_str());
+  CHECK(started >= 30);   // what the limit allows, less what the user had meanwhile
+  CHECK(started <= 40);
+#else
+  MESSAGE("processes are counted from /proc: Linux only");
+#endif
 }
 
 TEST_CASE("no core file, and a file-size limit that stops a runaway writer") {

@@ -6,6 +6,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "coop/platform.hpp"
+#if COOP_HAS_GLIBC
+#include <malloc.h>  // malloc_trim
+#endif
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -40,12 +46,14 @@ std::optional<ChromeTrace> g_chrome;      // with --trace-json
 std::vector<coop::Diagnostic> g_diagnostics;
 std::vector<coop::TraceEvent> g_trace;
 bool g_run_is_virtual = false;            // the lesson::run in progress uses virtual time
+bool g_step_on_real_clock = false;        // the step running is marked on_real_clock()
+coop::Clock::duration g_said_at{};        // the time stamped on the last line said in a loop
 
 // "[  0.300 s]": the loop's time since run() began. In golden mode a real-time run's times
 // differ from one run to the next, so they are masked.
-std::string stamp() {
+std::string stamp(coop::Clock::duration at) {
   if (g_settings.golden && !g_run_is_virtual) return "[   ~    ]";
-  return fmt::format("[{:>9}]", format_seconds(elapsed()));
+  return fmt::format("[{:>9}]", format_seconds(at));
 }
 
 void out(const std::string& s) {
@@ -185,7 +193,7 @@ class LessonTracer : public coop::TraceRecorder {
   void live(coop::TaskInfo t, const std::string& what) const {
     if (!g_settings.live_trace) return;
     output_header();
-    out(paint(fmt::format("    ⋯ {} {}: {}\n", stamp(), t.name(), what), styles::dim));
+    out(paint(fmt::format("    ⋯ {} {}: {}\n", stamp(elapsed()), t.name(), what), styles::dim));
   }
   std::chrono::steady_clock::time_point began_{};
 };
@@ -202,13 +210,29 @@ coop::Clock::duration elapsed() { return coop::elapsed(); }
 
 std::string secs(coop::Clock::duration d) { return format_seconds(d); }
 
+std::optional<std::size_t> resident_anon_bytes() {
+#if COOP_HAS_GLIBC
+  ::malloc_trim(0);
+#endif
+#if COOP_HAS_PROC_FS
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;  // the kernel writes kB: KiB
+#endif
+  return std::nullopt;
+}
+
 void say_line(std::string text) {
   output_header();
-  if (coop::loop_running())
-    out(fmt::format("    {} {}\n", paint(stamp(), styles::time), text));
-  else
+  if (coop::loop_running()) {
+    g_said_at = elapsed();
+    out(fmt::format("    {} {}\n", paint(stamp(g_said_at), styles::time), text));
+  } else
     out(fmt::format("    {}\n", text));
 }
+
+coop::Clock::duration said_at() { return g_said_at; }
 
 void conclude_line(std::string text) {
   output_header();
@@ -241,6 +265,12 @@ RunScope::RunScope(RunSettings s) : impl_(std::make_unique<Impl>()) {
 coop::RunOptions RunScope::options() {
   coop::RunOptions o;
   o.virtual_time = g_settings.virtual_time && !impl_->settings.real_time;
+  // The banner said which steps run on the real clock; a step that does so unannounced
+  // would make it wrong.
+  if (g_settings.virtual_time && !o.virtual_time && !g_step_on_real_clock)
+    throw std::logic_error(fmt::format("lesson bug: {} runs on the real clock (RunSettings::real_time) but is not "
+                                       "marked with on_real_clock(), so the banner said its times are virtual",
+                                       g_step_label));
   g_run_is_virtual = o.virtual_time;
   o.slow_step_warning = impl_->settings.slow_step_warning;
   if (impl_->settings.trace) o.tracer = &impl_->tracer;
@@ -280,6 +310,7 @@ struct Lesson::Impl {
     std::string title, text;
     std::vector<std::string> snippets;
     std::function<void()> body;
+    std::string real_clock;  // on_real_clock(): what makes it real ("real threads"); "" = the loop's clock
   };
   std::vector<Step> steps;
   std::string wrap_up;
@@ -290,6 +321,42 @@ struct Lesson::Impl {
   explicit Impl(Meta m) : meta(std::move(m)), app(fmt::format("lesson {:02} · {}", meta.number, meta.title)) {}
   std::string prog() const { return fmt::format("lesson{:02}", meta.number); }
 };
+
+namespace {
+
+// "1, 2 and 5"
+std::string and_list(const std::vector<std::string>& items) {
+  std::string s;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == items.size() ? " and " : ", ") + items[i];
+  return s;
+}
+
+// The banner's word on time: real, or virtual, and then which steps (of those that will
+// run) are on the real clock all the same, and what makes them so.
+std::string clock_note(const std::vector<std::string>& real_clock, int only) {
+  if (!g_settings.virtual_time) return "times are real, measured in this run";
+  std::vector<std::string> numbers, whats;
+  std::size_t running = 0;
+  for (std::size_t i = 0; i < real_clock.size(); ++i) {
+    if (only != 0 && static_cast<std::size_t>(only) != i + 1) continue;
+    ++running;
+    if (real_clock[i].empty()) continue;
+    numbers.push_back(std::to_string(i + 1));
+    if (std::find(whats.begin(), whats.end(), real_clock[i]) == whats.end()) whats.push_back(real_clock[i]);
+  }
+  if (numbers.empty()) return "times are virtual: exact, nothing waited for real";
+  if (numbers.size() == running)
+    return fmt::format("--virtual-time changes nothing here: {} {} on the real clock, so times are real, "
+                       "measured in this run",
+                       running == 1 ? "this step runs" : "every step runs", and_list(whats));
+  return fmt::format("times are virtual (exact, nothing waited for real), except in step{} {}, which run{} {} on "
+                     "the real clock",
+                     numbers.size() == 1 ? "" : "s", and_list(numbers), numbers.size() == 1 ? "s" : "",
+                     and_list(whats));
+}
+
+}  // namespace
 
 Lesson::Lesson(Meta meta) : impl_(std::make_unique<Impl>(std::move(meta))) {
   CLI::App& app = impl_->app;
@@ -312,7 +379,12 @@ Lesson::~Lesson() = default;
 CLI::App& Lesson::flags() { return impl_->app; }
 
 void Lesson::step(std::string title, std::string text, std::vector<std::string> snippets, std::function<void()> body) {
-  impl_->steps.push_back({std::move(title), std::move(text), std::move(snippets), std::move(body)});
+  impl_->steps.push_back({std::move(title), std::move(text), std::move(snippets), std::move(body), ""});
+}
+
+void Lesson::on_real_clock(std::string what) {
+  if (impl_->steps.empty()) throw std::logic_error("lesson bug: on_real_clock() before any step");
+  impl_->steps.back().real_clock = std::move(what);
 }
 
 void Lesson::wrap_up(std::string text) { impl_->wrap_up = std::move(text); }
@@ -366,15 +438,16 @@ int Lesson::main(int argc, char** argv) {
 
   out(paint(banner, styles::heading) + "\n");
   for (const std::string& l : wrap(m.meta.key_point, 88)) out("  " + paint(l, fmt::emphasis::italic) + "\n");
-  out(paint(fmt::format("  ({}; times are {}. --help for the flags.)\n",
-                        generated::source_file, g_settings.virtual_time ? "virtual: exact, nothing waited for real"
-                                                                       : "real, measured in this run"),
+  std::vector<std::string> real_clock;
+  for (const auto& s : m.steps) real_clock.push_back(s.real_clock);
+  out(paint(fmt::format("  ({}; {}. --help for the flags.)\n", generated::source_file, clock_note(real_clock, m.only)),
             styles::dim));
 
   for (int i = 0; i < n; ++i) {
     if (m.only != 0 && m.only != i + 1) continue;
     const auto& s = m.steps[static_cast<std::size_t>(i)];
     g_step_label = fmt::format("step {}", i + 1);
+    g_step_on_real_clock = !s.real_clock.empty();
     g_output_header_printed = false;
     std::string head = fmt::format("━━ Step {} of {} · {} ", i + 1, n, s.title);
     for (std::size_t w = display_width(head); w < 88; ++w) head += "━";

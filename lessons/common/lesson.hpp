@@ -27,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -73,6 +74,13 @@ class Lesson {
   // marked regions of this lesson's source shown as "the code"; `body` runs the step.
   void step(std::string title, std::string text, std::vector<std::string> snippets, std::function<void()> body);
 
+  // Marks the step just added as one that runs on the real clock even under --virtual-time
+  // (real threads, sockets, a blocking call), saying what: "real threads". The banner then
+  // names it, instead of promising virtual times for the whole lesson; a step that runs a
+  // real-time loop (RunSettings::real_time) without this mark is a lesson bug, reported
+  // when it runs.
+  void on_real_clock(std::string what);
+
   // Closing words, printed after the last step (when all steps ran).
   void wrap_up(std::string text);
 
@@ -106,6 +114,13 @@ void say(fmt::format_string<Args...> f, Args&&... args) {
   say_line(fmt::format(f, std::forward<Args>(args)...));
 }
 
+// The loop's time stamped on the last line say() printed inside a running loop. A
+// conclusion that quotes when something happened quotes this, so that it reads exactly
+// as the line it summarises ("cancel() returned true at 0.251 s" beside "[0.251 s] ...
+// cancel() -> true"); a second reading of the clock would be a little later, and on the
+// real clock it can print a different millisecond.
+coop::Clock::duration said_at();
+
 // A conclusion drawn from what was measured ("→ gather took 0.300 s, the sum was 0.600 s").
 void conclude_line(std::string text);
 template <class... Args>
@@ -123,6 +138,12 @@ std::string measured(fmt::format_string<Args...> f, Args&&... args) {
 
 // A figure the lesson computed exactly (under --virtual-time), highlighted.
 std::string figure(std::string text);
+
+// The anonymous memory this process has resident (RssAnon of /proc/self/status: heap and
+// stacks, not the program's files), in bytes, after giving malloc's free memory back to the
+// system (glibc's malloc_trim), so that what is allocated next shows as growth even where it
+// reuses memory freed before. Empty where there is no /proc (a Mac, the portable build).
+std::optional<std::size_t> resident_anon_bytes();
 
 // Seconds, as lessons print them: "0.300 s".
 std::string secs(coop::Clock::duration d);

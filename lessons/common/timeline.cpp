@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 
 namespace lesson {
@@ -36,6 +37,15 @@ struct Segment {
   int from, to;  // columns, inclusive
 };
 
+// What a task waited on, as the timeline labels it. The runtime describes a wait as it
+// begins ("gather of 3 tasks, 3 still running"); printed beside "✓ returned" at the end
+// of the row, that reads as a contradiction. So a gather is labelled with how its
+// children ended instead, from their own rows: "gather of 3 tasks: 3 returned".
+struct Wait {
+  std::string detail;                   // WaitInfo::describe(), when the wait began
+  std::vector<std::uint64_t> children;  // a gather's children (empty for other waits)
+};
+
 struct Row {
   std::string name;
   std::vector<Segment> segments;
@@ -45,8 +55,42 @@ struct Row {
   bool finished = false;
   Outcome outcome = Outcome::pending;
   Clock::duration finished_at{};
-  std::vector<std::string> waits;   // distinct things it waited on, in order
+  std::vector<Wait> waits;          // distinct things it waited on, in order
+  std::vector<std::uint64_t> spawned;  // the tasks this one spawned, in order
 };
+
+// A gather's children: the last N tasks its waiter spawned (gather starts its children, or
+// is handed tasks made before, right before it suspends), N being the count the runtime's
+// description begins with, "gather of N tasks", each of them named in that description
+// (it names the children still running when the wait began). Where the text does not read
+// so, nothing is guessed: the description is shown as it is.
+std::vector<std::uint64_t> gathered(const Row& waiter, const std::string& detail,
+                                    const std::map<std::uint64_t, Row>& rows) {
+  std::size_t n = 0;
+  if (std::sscanf(detail.c_str(), "gather of %zu tasks", &n) != 1 || n == 0 || n > waiter.spawned.size()) return {};
+  std::vector<std::uint64_t> children(waiter.spawned.end() - static_cast<std::ptrdiff_t>(n), waiter.spawned.end());
+  for (std::uint64_t child : children)
+    if (detail.find("'" + rows.at(child).name + "'") == std::string::npos) return {};
+  return children;
+}
+
+// "gather of 3 tasks: 3 returned", "gather of 3 tasks: 1 failed, 2 cancelled": how the
+// children ended (or "running", if the trace ends first). Any other wait: its description.
+std::string label(const Wait& w, const std::map<std::uint64_t, Row>& rows) {
+  if (w.children.empty()) return w.detail;
+  std::map<Outcome, std::size_t> ended;
+  for (std::uint64_t child : w.children) {
+    const auto it = rows.find(child);
+    ++ended[it == rows.end() ? Outcome::pending : it->second.outcome];
+  }
+  std::string text = fmt::format("gather of {} tasks:", w.children.size());
+  const char* sep = " ";
+  for (const auto& [how, count] : ended) {
+    text += fmt::format("{}{} {}", sep, count, how == Outcome::pending ? "running" : coop::to_string(how));
+    sep = ", ";
+  }
+  return text;
+}
 
 std::string paint(bool color, const std::string& s, fmt::text_style st) {
   return color ? fmt::format(st, "{}", s) : s;
@@ -94,6 +138,7 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
       case Kind::spawned:
         r.state = State::ready;
         r.since = c;
+        if (const auto p = rows.find(e.parent); p != rows.end()) p->second.spawned.push_back(e.task);
         break;
       case Kind::step_began:
         close(r, c);
@@ -102,7 +147,9 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
         r.after_step = State::ready;
         break;
       case Kind::suspended:
-        if (std::find(r.waits.begin(), r.waits.end(), e.detail) == r.waits.end()) r.waits.push_back(e.detail);
+        if (std::none_of(r.waits.begin(), r.waits.end(), [&](const Wait& w) { return w.detail == e.detail; }))
+          r.waits.push_back({e.detail, e.wait == coop::WaitKind::gather ? gathered(r, e.detail, rows)
+                                                                        : std::vector<std::uint64_t>{}});
         if (r.state == State::running) {
           r.after_step = State::waiting;
         } else {
@@ -174,8 +221,11 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
     }
     std::string when = r.finished ? format_seconds(r.finished_at) : "";
     std::string waits;
-    for (std::size_t i = 0; i < r.waits.size() && i < 2; ++i) waits += (i ? ", " : "") + r.waits[i];
-    if (r.waits.size() > 2) waits += fmt::format(" +{} more", r.waits.size() - 2);
+    // Distinct waits are set apart by " · ": a label may hold a comma ("sleep(0), one loop turn"
+    // is one wait), so ", " between waits would read as more waits than there were.
+    for (std::size_t i = 0; i < r.waits.size() && i < 2; ++i) waits += (i ? " · " : "") + label(r.waits[i], rows);
+    if (r.waits.size() > 2)
+      waits += fmt::format(" · and {} more wait{}", r.waits.size() - 2, r.waits.size() - 2 == 1 ? "" : "s");
     out += fmt::format("  {:<{}} {}  {} {:>9}  {}", name, name_width, bar, end_mark, when,
                        paint(style.color, waits, fmt::fg(fmt::terminal_color::bright_black)));
     while (!out.empty() && out.back() == ' ') out.pop_back();
@@ -186,7 +236,8 @@ std::string render_timeline(const std::vector<TraceEvent>& events, Clock::durati
   const std::string right = by_time ? format_seconds(last) : fmt::format("step {}", steps);
   const int gap = std::max(1, axis_width - static_cast<int>(left.size() + right.size()));
   out += fmt::format("  {:<{}} {}{}{}\n", "", name_width, left, std::string(static_cast<std::size_t>(gap), ' '), right);
-  out += paint(style.color, "  █ running  ─ waiting  · ready, not yet its turn  ✓ returned  ✗ failed  ⊘ cancelled",
+  out += paint(style.color, "  █ running  ─ waiting  · ready, not yet its turn  ✓ returned  ✗ failed  ⊘ cancelled;"
+               "  last column: what the task waited on",
                fmt::fg(fmt::terminal_color::bright_black));
   out += '\n';
   std::string summary = fmt::format("  wall {} · {} task{} · {} step{}", format_seconds(last), order.size(),

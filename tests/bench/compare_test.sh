@@ -38,6 +38,17 @@ expect "missing Asio" "# Boost.Asio: skipped, not available — install Boost (s
 expect "missing threads" "# threads: skipped, not available — build it: make bench"
 expect "coop still measured" "  coop "
 
+# A PATH without go and node (only python3 on it), and no go_bench built: the Go and Node
+# peers are skipped with the lines that install them; coop is still measured.
+mkdir "$work/path"
+ln -s "$(python3 -c 'import sys; print(sys.executable)')" "$work/path/python3"  # not a shim that needs a PATH
+PATH="$work/path" compare --systems coop,go1,goN,node --bin "$work/bin"
+[ "$rc" = 0 ] || fail "missing Go and Node: exit status $rc, expected 0"
+expect "missing Go" "# Go (GOMAXPROCS=1): skipped, not available — install Go (sudo apt-get install golang-go), then make bench"
+expect "missing Go, all cores" "# Go (GOMAXPROCS=$(nproc)): skipped, not available — install Go"
+expect "missing Node" "# Node.js: skipped, not available — install it: sudo apt-get install nodejs"
+expect "coop still measured without Go and Node" "  coop "
+
 # A Python without uvloop (site-packages off): uvloop is skipped, asyncio still measured.
 cat >"$work/python-without-uvloop" <<WRAP
 #!/bin/sh
@@ -66,6 +77,19 @@ compare --systems coop,asio,threads --bin "$work/bin"
 expect "failing peer" "FAILED  spawn: exit status 1: threads_bench: cannot create a thread"
 expect "nonsense peer" "FAILED  spawn: unreadable output: 'not json'"
 expect "the count of failures" "2 measurement(s) FAILED"
+
+# Echo is reported by requests per server CPU-second first, raw requests per second after it
+# (one short run of coop's own server against the one client).
+ln -s "$(dirname "$coop_bench")/echo_client" "$work/bin/echo_client"
+out=$(python3 "$src/bench/compare.py" --quick --only echo100 --systems coop --bin "$work/bin" 2>&1)
+rc=$?
+[ "$rc" = 0 ] || fail "echo: exit status $rc, expected 0: $out"
+expect "echo's figure" "100 connections — req/CPU-s, higher is better"
+grep -qE "^  system +median +runs +coop vs it +req/s +server CPU +B/conn" <<<"$out" ||
+  fail "echo's columns are not median (req/CPU-s), then req/s, server CPU, B/conn:
+$out"
+grep -qE "^  coop +[0-9,]+ +[0-9,]+ +[0-9,]+ +[0-9]+% +[0-9,-]+$" <<<"$out" || fail "coop's echo row is not read:
+$out"
 
 # Bad flags: one line on stderr, exit 2.
 for flags in "--only nope" "--systems nope" "--repeat 1000"; do

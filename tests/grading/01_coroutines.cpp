@@ -50,19 +50,30 @@ void check_latch_wait(const grading::Run& run, const std::string& task, const st
   const auto parked = events(run, task, Kind::suspended);
   grading::check(!parked.empty(), fmt::format("task '{}' never parked on the loop: the trace has no suspension for it. "
                                               "Waiter::await_suspend must call park(h) (the one door)",
-                                              task));
+                                              task),
+                 grading::Hint{"The loop knows only the waits that go through its door: park(h) in await_suspend "
+                               "registers the task as waiting, so the trace, cancellation and deadlock detection "
+                               "see it."});
   const coop::TraceEvent& p = parked.front();
   grading::check(p.wait == coop::WaitKind::other && p.detail == what,
                  fmt::format("task '{}' suspended on {} \"{}\", expected the Waiter itself: other \"{}\"", task,
-                             coop::to_string(p.wait), p.detail, what));
+                             coop::to_string(p.wait), p.detail, what),
+                 grading::Hint{"Park the Waiter itself, not a sleep or another awaitable inside it: what the task "
+                               "waits on is the Wait that called park(h), and the trace names it by its describe()."});
   grading::check(p.at == parked_at,
-                 fmt::format("task '{}' suspended at {}, expected {}", task, secs(p.at), secs(parked_at)));
+                 fmt::format("task '{}' suspended at {}, expected {}", task, secs(p.at), secs(parked_at)),
+                 grading::Hint{"A waiter parks at its co_await, at once: nothing (no sleep, no extra turn) comes "
+                               "before park(h)."});
   const auto woken = events(run, task, Kind::woken);
   grading::check(!woken.empty(), fmt::format("task '{}' was never woken by the loop: resume a task by calling wake(), "
                                              "never h.resume() (the loop must do it)",
-                                             task));
+                                             task),
+                 grading::Hint{"wake() puts the task back on the loop's ready queue and the loop resumes it; "
+                               "h.resume() would run it inside count_down, behind the loop's back."});
   grading::check(woken.front().at == woken_at,
-                 fmt::format("task '{}' was woken at {}, expected {}", task, secs(woken.front().at), secs(woken_at)));
+                 fmt::format("task '{}' was woken at {}, expected {}", task, secs(woken.front().at), secs(woken_at)),
+                 grading::Hint{"Wake a waiter only when its wait is over: when count_down brings the count to 0 (or, "
+                               "in wait_for, when the timer fires first), never before."});
 }
 
 // ---- part 1 ----------------------------------------------------------------------------------
@@ -282,7 +293,9 @@ int main(int argc, char** argv) {
          [] {
            grading::Run run;
            const ReadyResult r = run_traced(await_ready_many(), run);
-           grading::check_eq(r.sum, 375250, "the sum of co_await Ready(i) for i = -500..1000");
+           grading::check_eq(r.sum, 375250, "the sum of co_await Ready(i) for i = -500..1000",
+                             grading::Hint{"What await_resume() returns is the value of the co_await: the value the "
+                                           "Ready was made with."});
            grading::check(!r.other_ran,
                           "another task ran while main was awaiting Ready(i): a Ready let the loop run others, so it "
                           "suspended. It must give its value without suspending");
@@ -321,14 +334,18 @@ int main(int argc, char** argv) {
              grading::Run run;
              const Duration d = run_traced(made_early(), run);
              grading::check(d == 100ms, "a TimedSleep(100ms) made 50 ms before its co_await gave " + secs(d) +
-                                            ", expected 100 ms: measure from the co_await, not from its construction");
+                                            ", expected 100 ms: measure from the co_await, not from its construction",
+                            grading::Hint{"A TimedSleep may be made long before it is awaited: start the clock in "
+                                          "await_suspend, when the task really suspends, not in the constructor."});
            }
            {
              grading::Run run;
              const ZeroResult r = run_traced(zero_gives_a_turn(), run);
              grading::check(r.other_ran,
                             "co_await TimedSleep(0ms) did not give the other ready task its turn, as coop::sleep(0) "
-                            "does: let the wrapped sleep decide (await_ready), don't skip it");
+                            "does: let the wrapped sleep decide (await_ready), don't skip it",
+                            grading::Hint{"A sleep of 0 is not \"ready\": it gives the other tasks one turn. Return "
+                                          "inner_.await_ready() rather than deciding yourself."});
              grading::check(r.took == 0ms, "co_await TimedSleep(0ms) gave " + secs(r.took) + ", expected 0");
            }
            {
@@ -338,10 +355,16 @@ int main(int argc, char** argv) {
                  !after && run.outcome("sleeper") == coop::Outcome::cancelled,
                  fmt::format("a task cancelled during co_await TimedSleep(1h) carried on after it (outcome: "
                              "{}): await_resume must call inner_.await_resume(), which throws CancelledError",
-                             coop::to_string(run.outcome("sleeper"))));
+                             coop::to_string(run.outcome("sleeper"))),
+                 grading::Hint{"The CancelledError comes out of the inner sleep's await_resume: call "
+                                           "inner_.await_resume() first in yours, before measuring, and let what it "
+                                           "throws go through."});
              grading::check(run.finished_at("sleeper") == 10ms, "the cancelled task ended at " +
                                                                     secs(run.finished_at("sleeper")) +
-                                                                    ", expected 10 ms, when it was cancelled");
+                                                                    ", expected 10 ms, when it was cancelled",
+                            grading::Hint{"The CancelledError comes out of the inner sleep's await_resume: call "
+                                           "inner_.await_resume() first in yours, before measuring, and let what it "
+                                           "throws go through."});
            }
            {
              grading::Run run;
@@ -353,15 +376,21 @@ int main(int argc, char** argv) {
                    "a task with a pending cancel() reached co_await TimedSleep and the loop stopped: {}. The wrapped "
                    "sleep's await_suspend returned false without parking the task (to deliver the cancellation at "
                    "once); return its answer instead of true",
-                   e.what()));
+                   e.what()),
+                   grading::Hint{"await_suspend's bool is an answer: false means \"don't suspend after all\" (a "
+                                 "pending cancel is delivered at once). Return what inner_.await_suspend(h) returns."});
              }
              grading::check(
                  !after && run.outcome("self-cancelling") == coop::Outcome::cancelled,
                  fmt::format("a task that cancelled itself and then awaited TimedSleep(1h) carried on (outcome: "
                              "{}): the CancelledError must come out of that co_await",
-                             coop::to_string(run.outcome("self-cancelling"))));
+                             coop::to_string(run.outcome("self-cancelling"))),
+                 grading::Hint{"A cancel that came before the co_await is delivered there: forward await_suspend's "
+                               "answer, then inner_.await_resume() throws the CancelledError."});
              grading::check(main_took(run) == 0ms, "the self-cancelled task took " + secs(main_took(run)) +
-                                                       " of loop time, expected 0: it must not sleep at all");
+                                                       " of loop time, expected 0: it must not sleep at all",
+                            grading::Hint{"With a cancel pending, the inner sleep's await_suspend returns false "
+                                          "without parking: return that answer, don't sleep anyway."});
            }
          });
 
@@ -387,19 +416,37 @@ int main(int argc, char** argv) {
           grading::check(r.log == want,
                          fmt::format("the waiters went on as {}, expected {} (all at 300 ms, when the count reached "
                                      "0, in the order they started waiting)",
-                                     show(r.log), show(want)));
+                                     show(r.log), show(want)),
+                         grading::Hint{"When count_down brings the count to 0, wake every waiter, first come first "
+                                       "(pop_front until the list is empty); before that, wake none."});
           for (const char* w : {"w1", "w2", "w3"}) check_latch_wait(run, w, "Latch 'start'", 0ms, 300ms);
-          grading::check_eq(r.count_after, std::size_t{0}, "count() after two count_down()s of Latch(2)");
+          grading::check_eq(r.count_after, std::size_t{0}, "count() after two count_down()s of Latch(2)",
+                            grading::Hint{"count_down lowers the count by one, and never below 0."});
         }
         {
           grading::Run run;
-          const OpenRun r = run_traced(open_latches(), run);
-          grading::check_eq(r.after_two_downs, std::size_t{0}, "count() of Latch(1) after two count_down()s");
-          grading::check_eq(r.after_one_of_two, std::size_t{1}, "count() of Latch(2) after one count_down()");
+          const grading::Hint open_hint{"await_ready is asked before anything else: when the count is 0 already, "
+                                        "return true and the task never suspends (and count_down must bring the "
+                                        "count to 0)."};
+          OpenRun r;
+          try {
+            r = run_traced(open_latches(), run);
+          } catch (const coop::DeadlockError& e) {
+            // Parked on a latch that is open already: nothing will ever count it down again.
+            grading::fail(fmt::format("co_await wait() on an open latch suspended the task, and nothing can wake it. "
+                                      "The runtime says: {}",
+                                      e.what()),
+                          open_hint);
+          }
+          grading::check_eq(r.after_two_downs, std::size_t{0}, "count() of Latch(1) after two count_down()s",
+                            grading::Hint{"count_down lowers the count by one, and never below 0."});
+          grading::check_eq(r.after_one_of_two, std::size_t{1}, "count() of Latch(2) after one count_down()",
+                            grading::Hint{"count_down lowers the count by one, and never below 0."});
           const auto susp = events(run, "main", Kind::suspended);
           grading::check(susp.empty(), fmt::format("co_await wait() on an open latch suspended the task (on {}); "
                                                    "it must go straight on",
-                                                   susp.empty() ? "" : susp.front().detail));
+                                                   susp.empty() ? "" : susp.front().detail),
+                         open_hint);
         }
         {
           grading::Run run;
@@ -407,13 +454,20 @@ int main(int argc, char** argv) {
           grading::check(run.outcome("a") == coop::Outcome::cancelled,
                          fmt::format("waiter 'a', cancelled while waiting, ended as {}, expected cancelled: "
                                      "await_resume must throw_if_interrupted()",
-                                     coop::to_string(run.outcome("a"))));
-          grading::check(run.finished_at("a") == 50ms, "the cancelled waiter ended at " + secs(run.finished_at("a")) +
-                                                           ", expected 50 ms, when it was cancelled");
+                                     coop::to_string(run.outcome("a"))),
+                         grading::Hint{"A cancelled waiter is woken like any other; its await_resume tells the two "
+                                       "apart: throw_if_interrupted() throws the CancelledError."});
+          grading::check(run.finished_at("a") == 50ms,
+                         "the cancelled waiter ended at " + secs(run.finished_at("a")) +
+                             ", expected 50 ms, when it was cancelled",
+                         grading::Hint{"on_cancel must take the waiter off the latch's list and return true: the "
+                                       "loop then wakes it at once, with the cancel."});
           const std::vector<Record> want{{"b", true, 100ms}};
           grading::check(log == want, fmt::format("after one waiter was cancelled, the waiters went on as {}, "
                                                   "expected {}",
-                                                  show(log), show(want)));
+                                                  show(log), show(want)),
+                         grading::Hint{"A cancelled waiter must leave the latch's list in on_cancel (unlink it), so "
+                                       "count_down does not wake it a second time."});
           check_latch_wait(run, "b", "Latch 'gate'", 0ms, 100ms);
         }
         {
@@ -426,13 +480,17 @@ int main(int argc, char** argv) {
           }
           grading::check(!message.empty(),
                          "a task waiting on a Latch that never opens should end the run with "
-                         "DeadlockError (nothing can ever wake it); the run ended normally");
+                         "DeadlockError (nothing can ever wake it); the run ended normally",
+                         grading::Hint{"A latch whose count is not 0 is closed: wait() must suspend (park) until "
+                                       "count_down opens it, not go straight on."});
           grading::check(message.find("Latch 'never'") != std::string::npos,
-                         "the DeadlockError should name what main waits for, \"Latch 'never'\"; it said: " + message);
+                         "the DeadlockError should name what main waits for, \"Latch 'never'\"; it said: " + message,
+                         grading::Hint{"The deadlock report names what each task waits on by the parked Wait's "
+                                       "describe(): park the Waiter itself."});
         }
       });
 
-  g.part("Latch::wait_for: two ways to wake, one wake",
+  g.part(grading::BuildsOn{3}, "Latch::wait_for: two ways to wake, one wake",
          "With Latch(1) opened at 300 ms: wait_for(100ms) gives false at 100 ms, wait_for(500ms) gives true at "
          "300 ms, wait() true at 300 ms; wait_for on an open latch gives true without suspending; a task cancelled "
          "in wait_for(1h) ends at once.",
@@ -448,16 +506,22 @@ int main(int argc, char** argv) {
              grading::Run run;
              const std::vector<Record> log = run_traced(timed_waits(), run);
              const std::vector<Record> want{{"a", false, 100ms}, {"b", true, 300ms}, {"c", true, 300ms}};
-             grading::check(log == want, fmt::format("the waiters went on as {}, expected {}", show(log), show(want)));
+             grading::check(log == want, fmt::format("the waiters went on as {}, expected {}", show(log), show(want)),
+                            grading::Hint{"Each waiter is woken once, by whichever comes first: on_timer (time ran "
+                                          "out: unlink from the list, timed_out_ = true) or opened (remove the timer). "
+                                          "await_resume returns !timed_out_."});
              check_latch_wait(run, "a", "Latch 'ready'", 0ms, 100ms);
              check_latch_wait(run, "b", "Latch 'ready'", 0ms, 300ms);
            }
            {
              grading::Run run;
              const bool opened = run_traced(timed_wait_on_open(), run);
-             grading::check(opened, "co_await wait_for(1s) on an open latch gave false, expected true");
+             grading::check(opened, "co_await wait_for(1s) on an open latch gave false, expected true", grading::Hint{"wait_for asks await_ready first, like wait(): an open latch gives true at once, "
+                                          "whatever the timeout, and no timer is set."});
              grading::check(events(run, "main", Kind::suspended).empty() && main_took(run) == 0ms,
-                            "co_await wait_for(1s) on an open latch suspended the task; it must go straight on");
+                            "co_await wait_for(1s) on an open latch suspended the task; it must go straight on",
+                            grading::Hint{"wait_for asks await_ready first, like wait(): an open latch gives true at once, "
+                                          "whatever the timeout, and no timer is set."});
            }
            {
              grading::Run run;
@@ -466,9 +530,14 @@ int main(int argc, char** argv) {
                  run.outcome("d") == coop::Outcome::cancelled && log.empty(),
                  fmt::format("a task cancelled during wait_for(1h) ended as {} and went on as {}; expected it to "
                              "end cancelled, at its co_await",
-                             coop::to_string(run.outcome("d")), show(log)));
-             grading::check(run.finished_at("d") == 50ms, "the cancelled task ended at " + secs(run.finished_at("d")) +
-                                                              ", expected 50 ms, when it was cancelled");
+                             coop::to_string(run.outcome("d")), show(log)),
+                 grading::Hint{"on_cancel unlinks the waiter from the latch and removes its timer too (if "
+                                           "scheduled()): a timer left behind fires later for a waiter that is gone."});
+             grading::check(run.finished_at("d") == 50ms,
+                            "the cancelled task ended at " + secs(run.finished_at("d")) +
+                                ", expected 50 ms, when it was cancelled",
+                            grading::Hint{"on_cancel unlinks the waiter from the latch and removes its timer too (if "
+                                           "scheduled()): a timer left behind fires later for a waiter that is gone."});
            }
          });
 

@@ -101,16 +101,20 @@ std::string quoted(const std::string& s) {
 // Checks that `got` is the echo of `sent`.
 void check_echo(const std::string& got, const std::string& sent, const std::string& what) {
   if (got == sent) return;
+  const grading::Hint exact{"Write back exactly the bytes each read_some gave (the first n of the buffer), in the "
+                            "order they came, and keep reading until read_some gives 0."};
   if (got.size() < sent.size())
     grading::fail(
-        fmt::format("{}: only {} of {} bytes came back before the connection closed", what, got.size(), sent.size()));
+        fmt::format("{}: only {} of {} bytes came back before the connection closed", what, got.size(), sent.size()),
+        exact);
   std::size_t at = 0;
   while (at < got.size() && got[at] == sent[at]) ++at;
   grading::fail(fmt::format("{}: the echo differs from what was sent at byte {} (sent {}, got back {}){}", what, at,
                             quoted(sent), quoted(got),
                             got.find('\0') != std::string::npos
                                 ? ": zero bytes nobody sent came back; write back only the n bytes read_some gave"
-                                : ""));
+                                : ""),
+                exact);
 }
 
 // A message and its echo, with a time limit; `why` is added when the echo does not come.
@@ -148,7 +152,9 @@ Task<void> talk_to_echo(TcpStream& client, TaskHandle<std::size_t> server) {
   const std::size_t echoed =
       co_await within(join(server), "echo() returning after the client closed the connection (read_some gives 0)");
   grading::check(echoed == sent,
-                 fmt::format("echo() returned {}, expected {}: the number of bytes it echoed", echoed, sent));
+                 fmt::format("echo() returned {}, expected {}: the number of bytes it echoed", echoed, sent),
+                 grading::Hint{"Add up the n of every read_some: a big message arrives in many pieces, and each "
+                               "piece counts."});
 }
 
 Task<void> one_connection() {
@@ -217,14 +223,19 @@ Task<void> crowd_talks(std::uint16_t port, TaskHandle<std::size_t> server) {
         "nothing{}: serve_n must not wait for one connection to end before serving the next",
         kPatience.count(), crowd.echoed, kClients - 1, server.done() ? " (and serve_n had already returned)" : ""));
   }
-  grading::check(crowd.errors.empty(), fmt::format("{} client(s) went wrong; the first: {}", crowd.errors.size(),
-                                                   crowd.errors.empty() ? "" : crowd.errors.front()));
+  grading::check(crowd.errors.empty(),
+                 fmt::format("{} client(s) went wrong; the first: {}", crowd.errors.size(),
+                             crowd.errors.empty() ? "" : crowd.errors.front()),
+                 grading::Hint{"Each connection's task must own its connection and its buffer: a buffer or a stream "
+                               "shared between tasks mixes their bytes."});
   co_await within(coop::gather(std::move(clients)), "every client's exchange");
   const std::size_t total =
       co_await within(join(server), fmt::format("serve_n returning after all {} clients had closed", kClients));
   grading::check(total == crowd.bytes, fmt::format("serve_n returned {}, expected {}: the bytes echoed on all {} "
                                                    "connections (did it wait for every connection's task?)",
-                                                   total, crowd.bytes, kClients));
+                                                   total, crowd.bytes, kClients),
+                 grading::Hint{"serve_n's total is the sum of what every connection's echo returned: keep each "
+                               "TaskHandle and, after the n accepts, co_await each one and add its result."});
 }
 
 Task<void> many_connections() {
@@ -304,7 +315,8 @@ Task<void> stop_idle_server(coop::Event& stop, TaskHandle<std::size_t> server) {
       join(server),
       "serve_until returning after stop was set, with no client connected (a task parked in accept() does not "
       "notice an Event: it waits for the next client),");
-  grading::check(served == 0, fmt::format("serve_until served no client and returned {}, expected 0", served));
+  grading::check(served == 0, fmt::format("serve_until served no client and returned {}, expected 0", served),
+                 grading::Hint{"serve_until returns how many connections it accepted and served: none here."});
 }
 
 Task<void> stop_when_idle() {
@@ -330,7 +342,9 @@ Task<void> stop_busy_server(std::uint16_t port, coop::Event& stop, TaskHandle<st
   co_await coop::sleep(20ms);
   grading::check(!server.done(),
                  "serve_until returned while a connection was still in progress: after the stop it "
-                 "must wait for the connections it serves to finish");
+                 "must wait for the connections it serves to finish",
+                 grading::Hint{"Stopping the accepts is not stopping the service: after the stop, co_await every "
+                               "connection task you started before returning."});
 
   co_await exchange(slow, "and the second half after the stop", "the slow client's second half, sent after the stop");
   slow.close();
@@ -343,7 +357,9 @@ Task<void> stop_busy_server(std::uint16_t port, coop::Event& stop, TaskHandle<st
                                                 quoted(late_echo)));
   grading::check(served == 6, fmt::format("serve_until returned {}, expected 6: the slow client and the five quick "
                                           "ones (not the late one)",
-                                          served));
+                                          served),
+                 grading::Hint{"Return the number of connections served, one for each client accepted before the "
+                               "stop."});
 }
 
 Task<void> stop_with_a_client_in_progress() {
@@ -370,10 +386,11 @@ int main(int argc, char** argv) {
           "std::byte>(buf.data(), n)); total += n; }"},
          [] { grading::run(one_connection(), nullptr, kRealTime); });
 
-  g.part("serve_n: 200 clients at once, one task each",
+  g.part(grading::BuildsOn{1}, "serve_n: 200 clients at once, one task each",
          "serve_n(listener, 200) serves 200 clients that are all connected at once; the first one to connect says "
          "nothing until the 199 others have had their echo. Every byte comes back, and serve_n returns the total "
          "once all have closed.",
+         
          {"A sequential server (accept, serve it to the end, accept the next) is stuck on the first client while it "
           "keeps quiet.",
           "Give each accepted connection its own task: coop::create_task(echo(std::move(conn))). Keep the handles "
@@ -388,10 +405,13 @@ int main(int argc, char** argv) {
            grading::check(most >= kClients,
                           fmt::format("at most {} of serve_n's tasks were waiting on a socket at the same moment; "
                                       "with a task per connection and {} clients connected at once, expected {}",
-                                      most, kClients, kClients));
+                                      most, kClients, kClients),
+                          grading::Hint{"Each connection must be served by a task of its own, started with "
+                                        "coop::create_task as soon as it is accepted and awaited only after the "
+                                        "accepts: then all of them wait on their sockets together."});
          });
 
-  g.part("serve_until: stop accepting, finish what is in progress",
+  g.part(grading::BuildsOn{1}, "serve_until: stop accepting, finish what is in progress",
          "serve_until serves a slow client and five quick ones meanwhile; once stop is set, it returns after the "
          "slow client's connection ends (which it still echoes), returns 6, and a client that connects after the "
          "stop gets no echo. With no client at all, it returns 0 as soon as stop is set.",
@@ -414,14 +434,20 @@ int main(int argc, char** argv) {
              for (const coop::Diagnostic& d : r->diagnostics)
                grading::check(d.kind != coop::Diagnostic::Kind::swallowed_cancellation &&
                                   d.kind != coop::Diagnostic::Kind::unretrieved_exception,
-                              "the runtime warned: " + d.message);
+                              "the runtime warned: " + d.message,
+                              grading::Hint{"Catch CancelledError only around the co_await of the task you "
+                                            "cancelled yourself, and await every task you start, so that its "
+                                            "failure reaches you."});
              const std::vector<std::string> left = running_when_done(*r, "server");
              grading::check(left.empty(),
                             fmt::format("when serve_until returned{}, {} task(s) it had started were still running "
                                         "(first: '{}'). Wait for every task you start, also one you cancelled (it "
                                         "ends on a later turn): it may refer to your frame, which goes when you return",
                                         r == &idle ? " (stopped with no client)" : "", left.size(),
-                                        left.empty() ? "" : left.front()));
+                                        left.empty() ? "" : left.front()),
+                            grading::Hint{"cancel() only asks: the task stops at its next await, on a later turn. "
+                                          "co_await the cancelled task (catching its CancelledError) and every "
+                                          "connection task before serve_until returns."});
            }
          });
 

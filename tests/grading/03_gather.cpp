@@ -79,7 +79,10 @@ void check_each_fetched_once(const std::vector<grading::Run::Wait>& seen, const 
                  fmt::format("{}: the trace shows {} fetch(es) lasting {}; expected one fetch per source, lasting "
                              "its latency: {}. Call ex03::fetch once for each source (the results must come from "
                              "fetch, not be made up), and don't add sleeps of your own",
-                             what, got.size(), list(got), list(want)));
+                             what, got.size(), list(got), list(want)),
+                 grading::Hint{"A reply can only come from ex03::fetch: call it once for every source, with that "
+                               "source's name and latency, and return what it gives. The trace counts the fetches by "
+                               "their sleeps, so a sleep of your own looks like a fetch too."});
 }
 
 // All the fetches in flight together, from the start.
@@ -88,7 +91,9 @@ void check_all_at_once(const std::vector<grading::Run::Wait>& seen, std::string_
   grading::check(most == static_cast<int>(seen.size()),
                  fmt::format("{}: at most {} of the {} fetches were in flight at the same time; all of them should "
                              "be. Start every fetch before awaiting any (coop::gather)",
-                             what, most, seen.size()));
+                             what, most, seen.size()),
+                 grading::Hint{"A co_await on one fetch waits for it to finish before the next line runs. Make every "
+                               "fetch's Task first, then await them all together with coop::gather."});
 }
 
 }  // namespace
@@ -114,8 +119,10 @@ int main(int argc, char** argv) {
            const Source a{fresh("a"), 300ms}, b{fresh("b"), 100ms};
            grading::Run run;
            auto r = grading::run(timed(ex03::fetch_both(a, b)), &run);
-           grading::check_eq(r.value.first, data(a), "first result (a's)");
-           grading::check_eq(r.value.second, data(b), "second result (b's)");
+           const grading::Hint pair_order{"The pair is (a's reply, b's reply), whichever finishes first: gather "
+                                          "gives the results in the order you passed the tasks."};
+           grading::check_eq(r.value.first, data(a), "first result (a's)", pair_order);
+           grading::check_eq(r.value.second, data(b), "second result (b's)", pair_order);
            const auto seen = fetches(run);
            check_each_fetched_once(seen, {a, b}, "fetch_both");
            check_all_at_once(seen, "fetch_both");
@@ -142,9 +149,13 @@ int main(int argc, char** argv) {
            check_each_fetched_once(seen, s, "fetch_all");
            check_all_at_once(seen, "fetch_all");
            grading::check(r.took == 500ms,
-                          "took " + secs(r.took) + ", expected 500 ms (the longest; the sum is 1.5 s)");
+                          "took " + secs(r.took) + ", expected 500 ms (the longest; the sum is 1.5 s)",
+                          grading::Hint{"All five fetches must run at the same time: make all the Tasks, then one "
+                                        "co_await coop::gather(std::move(tasks))."});
            auto empty = grading::run(ex03::fetch_all({}));
-           grading::check(empty.empty(), "fetch_all of no sources should return no results");
+           grading::check(empty.empty(), "fetch_all of no sources should return no results",
+                          grading::Hint{"With no sources there is nothing to fetch: return an empty vector (gather of "
+                                        "an empty vector of Tasks gives one too)."});
          });
 
   g.part("fetch_all_or: one failure does not sink the rest",
@@ -165,7 +176,9 @@ int main(int argc, char** argv) {
            const auto seen = fetches(run);
            check_each_fetched_once(seen, s, "fetch_all_or");
            check_all_at_once(seen, "fetch_all_or");
-           grading::check(r.took == 400ms, "took " + secs(r.took) + ", expected 400 ms (all at once)");
+           grading::check(r.took == 400ms, "took " + secs(r.took) + ", expected 400 ms (all at once)",
+                          grading::Hint{"The wrapped fetches must still run together: gather the wrappers, don't "
+                                        "await them one by one."});
            // Cancelled from outside, it stops: the fallback is for a failed fetch, not for a
            // cancellation (catch (...) would catch CancelledError too, and hide it).
            const std::string how = grading::run(cancelled_at(50ms, ex03::fetch_all_or(s, fallback)));
@@ -173,7 +186,10 @@ int main(int argc, char** argv) {
                           fmt::format("fetch_all_or, cancelled 50 ms in, ended '{}', expected 'cancelled': give the "
                                       "fallback for a failed fetch only (catch std::exception, not ...), and let "
                                       "CancelledError through",
-                                      how));
+                                      how),
+                          grading::Hint{"CancelledError is not a std::exception, on purpose: catch (const "
+                                        "std::exception&) catches a failed fetch and lets a cancel through. catch (...) "
+                                        "catches the cancel too, and turns \"stop\" into a fallback."});
          });
 
   g.part("fetch_all_limited: at most `limit` in flight",
@@ -192,25 +208,34 @@ int main(int argc, char** argv) {
            for (const Source& x : s) want.push_back(data(x));
            grading::Run run;
            auto r = grading::run(timed(ex03::fetch_all_limited(s, 2)), &run);
-           grading::check_eq(r.value, want, "fetch_all_limited's results (in the order of the sources)");
+           const grading::Hint in_slots{"Store each result in its source's slot (out[i] for sources[i]), not in "
+                                        "the order the fetches finish."};
+           grading::check_eq(r.value, want, "fetch_all_limited's results (in the order of the sources)", in_slots);
            const auto seen = fetches(run);
            check_each_fetched_once(seen, s, "fetch_all_limited (limit 2)");
            const int most = grading::Run::most_at_once(seen);
            grading::check(most <= 2, fmt::format("{} fetches were in flight at once; the limit was 2: start a fetch "
                                                  "only when fewer than `limit` are running",
-                                                 most));
+                                                 most),
+                          grading::Hint{"Gathering every fetch at once ignores the limit. Start exactly `limit` "
+                                        "workers; each fetches one source at a time, so no more than `limit` are ever "
+                                        "in flight."});
            grading::check(most == 2, fmt::format("with limit 2, at most {} fetch was in flight at once: keep `limit` "
                                                  "fetches running (e.g. `limit` workers, gathered)",
-                                                 most));
+                                                 most),
+                          grading::Hint{"One loop that awaits each fetch in turn keeps only one in flight. Run "
+                                        "`limit` workers side by side (gather them), each taking the next source."});
            grading::check(r.took == 300ms, "took " + secs(r.took) + ", expected 300 ms: 2 at a time, 3 rounds");
            grading::Run one_run;
            auto one = grading::run(timed(ex03::fetch_all_limited(s, 1)), &one_run);
-           grading::check_eq(one.value, want, "fetch_all_limited's results with limit 1");
+           grading::check_eq(one.value, want, "fetch_all_limited's results with limit 1", in_slots);
            const auto one_seen = fetches(one_run);
            check_each_fetched_once(one_seen, s, "fetch_all_limited (limit 1)");
            grading::check(grading::Run::most_at_once(one_seen) == 1,
                           fmt::format("with limit 1, {} fetches were in flight at once; expected one at a time",
-                                      grading::Run::most_at_once(one_seen)));
+                                      grading::Run::most_at_once(one_seen)),
+                          grading::Hint{"The number of workers (or of fetches started at once) must come from "
+                                        "`limit`, not be fixed: with limit 1, one worker."});
            grading::check(one.took == 600ms, "with limit 1 it took " + secs(one.took) + ", expected 600 ms");
            // Uneven latencies: a free slot is used at once, not after the whole batch.
            std::vector<Source> uneven{
@@ -219,17 +244,22 @@ int main(int argc, char** argv) {
            auto u = grading::run(timed(ex03::fetch_all_limited(uneven, 2)), &u_run);
            std::vector<std::string> u_want;
            for (const Source& x : uneven) u_want.push_back(data(x));
-           grading::check_eq(u.value, u_want,
-                             "fetch_all_limited's results (300, 100, 100, 100 ms; limit 2)");
+           grading::check_eq(u.value, u_want, "fetch_all_limited's results (300, 100, 100, 100 ms; limit 2)",
+                             in_slots);
            const auto u_seen = fetches(u_run);
            check_each_fetched_once(u_seen, uneven, "fetch_all_limited (300, 100, 100, 100 ms; limit 2)");
            grading::check(grading::Run::most_at_once(u_seen) <= 2,
                           fmt::format("with latencies 300, 100, 100, 100 ms and limit 2, {} fetches were in flight at "
                                       "once; the limit was 2",
-                                      grading::Run::most_at_once(u_seen)));
+                                      grading::Run::most_at_once(u_seen)),
+                          grading::Hint{"A new fetch may start only when one has finished: a worker takes the next "
+                                        "source after its own fetch returns, never before."});
            grading::check(u.took == 300ms, "with latencies 300, 100, 100, 100 ms and limit 2 it took " + secs(u.took) +
                                                ", expected 300 ms: start the next fetch as soon as a slot is free "
-                                               "(batches of two take 400 ms)");
+                                               "(batches of two take 400 ms)",
+                          grading::Hint{"Batches (gather two, then the next two) wait for the slowest of each batch. "
+                                        "Workers that each take the next source as soon as their fetch returns keep "
+                                        "both slots busy."});
          });
 
   return g.main(argc, argv);

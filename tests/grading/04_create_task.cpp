@@ -85,7 +85,11 @@ std::vector<std::string> outcomes(const grading::Run& run, std::string_view name
 
 void check_no_warnings(const grading::Run& run) {
   for (const coop::Diagnostic& d : run.diagnostics)
-    if (d.kind != coop::Diagnostic::Kind::slow_step) grading::fail("the runtime warned: " + d.message);
+    if (d.kind != coop::Diagnostic::Kind::slow_step)
+      grading::fail("the runtime warned: " + d.message,
+                    grading::Hint{"The warning names the task. A task must let CancelledError out (catch it only to "
+                                  "clean up, then re-throw), and every task you start must be awaited, so that its "
+                                  "failure reaches someone."});
 }
 
 // ---- part 1 -----------------------------------------------------------------------------------
@@ -137,18 +141,30 @@ Task<Served> part2(Metrics& m, std::vector<Request> requests, Clock::duration pe
 void check_served(const Served& s, const grading::Run& run, Clock::duration took, const Flushes& flushes) {
   grading::check(s.flushers == 1, fmt::format("serve started {} tasks named \"flusher\", expected 1 "
                                               "(coop::create_task(flusher(m, period), \"flusher\"))",
-                                              s.flushers));
+                                              s.flushers),
+                 grading::Hint{"Start the flusher once, before the requests, as a task named \"flusher\" "
+                               "(create_task's second argument is the name)."});
   grading::check(s.took == took, fmt::format("serve took {}, expected {}: the requests one after another, and "
                                              "the flusher beside them costing no time",
-                                             secs(s.took), secs(took)));
+                                             secs(s.took), secs(took)),
+                 grading::Hint{"Await the requests one after another, and never wait for the flusher's period: it runs "
+                               "beside them; stopping it takes no loop time."});
   grading::check(s.flushers_alive == 0,
                  "the flusher was still running when serve returned: stop it before you return; cancel() only "
-                 "asks, so co_await the handle after it");
-  grading::check(s.flushes == flushes, fmt::format("flushes (requests at time): got {}, expected {}", list(s.flushes),
-                                                   list(flushes)));
-  grading::check(s.pending == 0, fmt::format("{} requests were left unflushed", s.pending));
+                 "asks, so co_await the handle after it",
+                 grading::Hint{"cancel() only asks: the flusher stops at its next await, on a later turn. co_await its "
+                               "handle after cancel(), and catch the CancelledError that ends it."});
+  grading::check(s.flushes == flushes,
+                 fmt::format("flushes (requests at time): got {}, expected {}", list(s.flushes), list(flushes)),
+                 grading::Hint{"The flusher sleeps `period`, then flushes, again and again; serve flushes once more "
+                               "itself after stopping it (the last flush)."});
+  grading::check(s.pending == 0, fmt::format("{} requests were left unflushed", s.pending),
+                 grading::Hint{"Once the flusher is stopped, flush once more: the requests since its last flush are "
+                               "still pending."});
   grading::check_eq(std::string(coop::to_string(run.outcome("flusher"))), std::string("cancelled"),
-                    "how the flusher ended");
+                    "how the flusher ended",
+                    grading::Hint{"Stop the flusher with cancel(), and let the CancelledError leave the flusher's loop "
+                                  "(don't catch it there): then it ends cancelled."});
   check_no_warnings(run);
 }
 
@@ -204,20 +220,30 @@ void check_monitored(const Monitored& r, const std::string& path, Clock::duratio
                      const std::vector<Clock::duration>& beats, const Flushes& flushes) {
   grading::check(r.heartbeats == 1 && r.flushers == 1,
                  fmt::format("{}: {} \"heartbeat\" and {} \"flusher\" tasks were started, expected one of each", path,
-                             r.heartbeats, r.flushers));
+                             r.heartbeats, r.flushers),
+                 grading::Hint{"Start one heartbeat (start_heartbeat) and one task named \"flusher\", before the "
+                               "requests; nothing restarts them."});
   grading::check(r.alive_heartbeats == 0 && r.alive_flushers == 0,
                  fmt::format("{}: when serve_monitored ended at {}, {} still running: stop (cancel and await) "
                              "both on every path before the exception leaves",
                              path, secs(r.at),
                              r.alive_heartbeats > 0 && r.alive_flushers > 0 ? "the heartbeat and the flusher were"
                              : r.alive_heartbeats > 0                      ? "the heartbeat was"
-                                                                           : "the flusher was"));
-  grading::check(r.at == at, fmt::format("{}: serve_monitored ended at {}, expected {}", path, secs(r.at), secs(at)));
+                                                                           : "the flusher was"),
+                 grading::Hint{"Put the requests in a try, keep what a catch (...) catches, and after the try "
+                               "(whatever happened) cancel and co_await both tasks; only then re-throw."});
+  grading::check(r.at == at, fmt::format("{}: serve_monitored ended at {}, expected {}", path, secs(r.at), secs(at)),
+                 grading::Hint{"Stopping takes no loop time: stop both tasks as soon as the requests end, fail or are "
+                               "cancelled, and don't wait for the next beat or flush."});
   grading::check(r.beats == beats,
-                 fmt::format("{}: heartbeat beats at {}, expected {}", path, list(r.beats), list(beats)));
-  grading::check(r.flushes == flushes, fmt::format("{}: flushes (requests at time): got {}, expected {} (the last "
-                                                   "one the final flush)",
-                                                   path, list(r.flushes), list(flushes)));
+                 fmt::format("{}: heartbeat beats at {}, expected {}", path, list(r.beats), list(beats)),
+                 grading::Hint{"The heartbeat runs beside the requests from the start (beat_every apart) until "
+                               "serve_monitored stops it."});
+  grading::check(r.flushes == flushes,
+                 fmt::format("{}: flushes (requests at time): got {}, expected {} (the last one the final flush)", path,
+                             list(r.flushes), list(flushes)),
+                 grading::Hint{"Flush once more after stopping the flusher, on every path: also when a request "
+                               "failed or serve_monitored was cancelled."});
 }
 
 // ---- part 4 -----------------------------------------------------------------------------------
@@ -249,23 +275,36 @@ void check_supervised(const grading::Run& run, const Supervised& s, const Health
   grading::check(s.ending == "cancelled",
                  fmt::format("{}: after cancel() the supervisor ended '{}', expected 'cancelled' (re-throw the "
                              "CancelledError once the heartbeat is stopped)",
-                             what, s.ending));
+                             what, s.ending),
+                 grading::Hint{"A supervisor that catches its CancelledError must re-throw it after stopping the "
+                               "heartbeat; otherwise it returns, or restarts, instead of stopping."});
   grading::check(s.alive_heartbeats == 0,
                  fmt::format("{}: the supervisor ended, but its heartbeat was still running: cancelling the "
                              "supervisor abandons its co_await on the handle, not the heartbeat; stop it too",
-                             what));
+                             what),
+                 grading::Hint{"Catch the CancelledError from co_await on the heartbeat's handle, keep it, leave the "
+                               "catch block, cancel and await the heartbeat, then re-throw."});
   grading::check(s.at == at, fmt::format("{}: the supervisor ended at {}, expected {} (when it was cancelled)", what,
-                                         secs(s.at), secs(at)));
+                                         secs(s.at), secs(at)),
+                 grading::Hint{"When cancelled, stop the heartbeat and re-throw at once: no backoff, no sleep."});
   const int n = spawned(run, "heartbeat");
   grading::check(n == static_cast<int>(heartbeat_outcomes.size()),
                  fmt::format("{}: {} tasks named \"heartbeat\" were started, expected {} (one create_task per run of "
                              "flaky_heartbeat)",
-                             what, n, heartbeat_outcomes.size()));
+                             what, n, heartbeat_outcomes.size()),
+                 grading::Hint{"Each run of flaky_heartbeat is a task of its own, named \"heartbeat\": create it "
+                               "anew in the supervisor's loop after every crash."});
   grading::check(s.beats == beats, fmt::format("{}: beats at {}, expected {} (a new run starts `backoff` after a "
                                                "crash)",
-                                               what, list(s.beats), list(beats)));
-  grading::check_eq(health.crashes, crashes, what + ": health.crashes");
-  grading::check_eq(outcomes(run, "heartbeat"), heartbeat_outcomes, what + ": how the heartbeat runs ended");
+                                               what, list(s.beats), list(beats)),
+                 grading::Hint{"After a crash, co_await coop::sleep(backoff), then start a new heartbeat: no sooner, "
+                               "no later."});
+  grading::check_eq(health.crashes, crashes, what + ": health.crashes",
+                    grading::Hint{"Count a crash (++health.crashes) each time co_await on the heartbeat's handle "
+                                  "throws a std::exception, and only then."});
+  grading::check_eq(outcomes(run, "heartbeat"), heartbeat_outcomes, what + ": how the heartbeat runs ended",
+                    grading::Hint{"A crashed run ends failed (the supervisor catches its exception); the run going "
+                                  "when the supervisor is cancelled must be cancelled, not left running."});
   check_no_warnings(run);
 }
 
@@ -291,16 +330,23 @@ int main(int argc, char** argv) {
                           fmt::format("{} beat(s) were recorded before start_heartbeat returned: the heartbeat's "
                                       "body must run in the task, which starts after start_heartbeat returns",
                                       r.beats_at_return));
-           grading::check(!r.done_at_return, "the heartbeat task had already finished when start_heartbeat returned");
-           grading::check_eq(r.name, std::string("heartbeat"), "the task's name");
+           grading::check(!r.done_at_return, "the heartbeat task had already finished when start_heartbeat returned",
+                          grading::Hint{"Return the handle of the heartbeat's own task, which goes on (beat, sleep, "
+                                        "beat...) until it is cancelled."});
+           grading::check_eq(r.name, std::string("heartbeat"), "the task's name",
+                             grading::Hint{"Name the task when you create it: create_task's second argument."});
            const std::vector<Clock::duration> want{0ms, 100ms, 200ms, 300ms};
            grading::check(r.beats == want, fmt::format("beats at {} while the caller slept 350 ms, expected {}: at "
                                                        "once, then every 100 ms",
-                                                       list(r.beats), list(want)));
+                                                       list(r.beats), list(want)),
+                          grading::Hint{"In a loop: beat first, then co_await coop::sleep(every). The first beat comes "
+                                        "at once, the next ones `every` apart."});
            grading::check(r.ending == "cancelled",
                           fmt::format("after cancel() the heartbeat ended '{}', expected 'cancelled': let the "
                                       "CancelledError out of its co_await",
-                                      r.ending));
+                                      r.ending),
+                          grading::Hint{"Don't catch CancelledError in the heartbeat: it leaves the loop from the "
+                                        "sleep's co_await, and the task ends cancelled."});
            check_no_warnings(run);
          });
 
@@ -329,7 +375,7 @@ int main(int argc, char** argv) {
            }
          });
 
-  g.part("serve_monitored: every path stops the background tasks",
+  g.part(grading::BuildsOn{1, 2}, "serve_monitored: every path stops the background tasks",
          "With a heartbeat (140 ms) and a flusher (250 ms) beside 4 requests of 100 ms: when the 4th request fails "
          "at 400 ms, and when the caller cancels at 330 ms, both tasks are stopped and the final flush is done "
          "before the exception leaves serve_monitored.",
@@ -347,7 +393,9 @@ int main(int argc, char** argv) {
              Health h;
              grading::Run run;
              const Monitored r = grading::run(part3(m, h, std::vector<Request>(4, Request{100ms}), run), &run);
-             grading::check(r.error.empty(), "serve_monitored threw '" + r.error + "' though no request failed");
+             grading::check(r.error.empty(), "serve_monitored threw '" + r.error + "' though no request failed",
+                          grading::Hint{"Re-throw only what was caught: on the normal path the std::exception_ptr "
+                                        "stays empty, and nothing is thrown."});
              check_monitored(r, "no request failing", 400ms, beats, {{250ms, 2}, {400ms, 2}});
              check_no_warnings(run);
            }
@@ -361,7 +409,10 @@ int main(int argc, char** argv) {
              grading::check(r.error == "request failed",
                             r.error.empty() ? std::string("the 4th request failed, but serve_monitored did not throw: "
                                                           "re-throw the request's exception after the cleanup")
-                                            : "serve_monitored threw '" + r.error + "', expected 'request failed'");
+                                            : "serve_monitored threw '" + r.error + "', expected 'request failed'",
+                            grading::Hint{"Keep std::current_exception() in the catch block, and "
+                                          "std::rethrow_exception it after the cleanup: the caller gets the request's "
+                                          "own exception."});
              check_monitored(r, "the 4th request failing", 400ms, beats, {{250ms, 2}, {400ms, 1}});
              check_no_warnings(run);
            }
@@ -373,7 +424,9 @@ int main(int argc, char** argv) {
                  grading::run(part3_cancelled(m, h, std::vector<Request>(4, Request{100ms}), 330ms, run), &run);
              grading::check(r.error == "cancelled",
                             "cancelled by its caller at 330 ms, serve_monitored ended '" + r.error +
-                                "', expected 'cancelled' (stop the tasks, then re-throw the CancelledError)");
+                                "', expected 'cancelled' (stop the tasks, then re-throw the CancelledError)",
+                            grading::Hint{"CancelledError is not a std::exception: catch (...) is what catches it "
+                                          "too, so that the tasks are stopped, and then it is re-thrown."});
              check_monitored(r, "serve_monitored cancelled at 330 ms", 330ms, beats, {{250ms, 2}, {330ms, 1}});
              check_no_warnings(run);
            }

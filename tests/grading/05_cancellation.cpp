@@ -50,7 +50,11 @@ std::vector<std::string> alive(const grading::Run& run) {
 
 void check_no_warnings(const grading::Run& run) {
   for (const coop::Diagnostic& d : run.diagnostics)
-    if (d.kind != coop::Diagnostic::Kind::slow_step) grading::fail("the runtime warned: " + d.message);
+    if (d.kind != coop::Diagnostic::Kind::slow_step)
+      grading::fail("the runtime warned: " + d.message,
+                    grading::Hint{"The warning names the task. Let CancelledError out (catch it only to clean up, "
+                                  "then re-throw), and await every task you start, so that its failure reaches "
+                                  "someone."});
 }
 
 // Names, keys and rows are fresh for every run, so no answer can be written down in advance.
@@ -73,7 +77,9 @@ Task<void> probe(const Server& server, int& open) {
 void check_fetches_in_flight(int open, int want, std::string_view what, std::string_view fn) {
   grading::check(open == want, fmt::format("{}: 1 ms in, {} connection(s) were open on the server, expected {}: {} "
                                            "must call ex05::fetch{} (its results come from there)",
-                                           what, open, want, fn, want > 1 ? " for every job at once" : ""));
+                                           what, open, want, fn, want > 1 ? " for every job at once" : ""),
+                 grading::Hint{"The results can only come from ex05::fetch: call it for each job, and start every "
+                               "fetch at once (the server counts the connections open 1 ms in)."});
 }
 
 // What the canceller saw: how the task ended, and when (relative to the run's start).
@@ -138,7 +144,9 @@ void check_import_cancelled(const grading::Run& run, const Imported& r, const St
   grading::check(r.seen.ending == "cancelled",
                  fmt::format("{}: import_rows ended '{}', expected 'cancelled': re-throw the CancelledError after "
                              "the rollback",
-                             what, r.seen.ending));
+                             what, r.seen.ending),
+                 grading::Hint{"After the rollback, std::rethrow_exception the CancelledError you kept: a cancelled "
+                               "import must end cancelled, not return."});
   grading::check(r.rollbacks_when_seen == 1,
                  fmt::format("{}: when the canceller saw import_rows end, at {}, {} rollback(s) had finished, "
                              "expected 1: co_await rollback(store) before re-throwing",
@@ -146,13 +154,20 @@ void check_import_cancelled(const grading::Run& run, const Imported& r, const St
   grading::check(r.rolled_back_at == when + 40ms && r.seen.at == when + 40ms,
                  fmt::format("{}: the rollback finished at {} and the canceller saw the end at {}, expected both at "
                              "{} (the rollback's 40 ms round trip, begun as soon as the cancellation came)",
-                             what, secs(r.rolled_back_at), secs(r.seen.at), secs(when + 40ms)));
+                             what, secs(r.rolled_back_at), secs(r.seen.at), secs(when + 40ms)),
+                 grading::Hint{"Begin the rollback as soon as the cancel arrives, whether it comes during a write or "
+                               "the commit: one try around the writes and the commit, the rollback right after it."});
   grading::check(run.finished_at("import") == when + 40ms,
                  fmt::format("{}: the import task finished at {}, expected {}", what, secs(run.finished_at("import")),
-                             secs(when + 40ms)));
-  grading::check(store.committed.empty(), fmt::format("{}: rows were committed: {}", what, show(store.committed)));
+                             secs(when + 40ms)),
+                 grading::Hint{"After the rollback, re-throw at once: the task ends when the rollback is over."});
+  grading::check(store.committed.empty(), fmt::format("{}: rows were committed: {}", what, show(store.committed)),
+                 grading::Hint{"A cancelled import commits nothing: the commit belongs inside the try, so that the "
+                               "cancel skips it."});
   grading::check(store.uncommitted.empty(),
-                 fmt::format("{}: rows left uncommitted: {}", what, show(store.uncommitted)));
+                 fmt::format("{}: rows left uncommitted: {}", what, show(store.uncommitted)),
+                 grading::Hint{"co_await rollback(store) on the cancelled path: it takes back the rows written so "
+                               "far."});
   check_no_warnings(run);
 }
 
@@ -192,8 +207,13 @@ Task<Fetched> part3_cancelled(Server& server, Clock::duration when, const gradin
 }
 
 void check_fetched(const Fetched& f, const std::string& what, const std::string& value, Clock::duration at) {
-  grading::check(f.value == value, fmt::format("{}: fetch_or gave \"{}\", expected \"{}\"", what, f.value, value));
-  grading::check(f.at == at, fmt::format("{}: fetch_or ended at {}, expected {}", what, secs(f.at), secs(at)));
+  grading::check(f.value == value, fmt::format("{}: fetch_or gave \"{}\", expected \"{}\"", what, f.value, value),
+                 grading::Hint{"Four endings, four answers: the fetch's result when it comes in time; the fallback "
+                               "only on coop::TimeoutError; a failed fetch's own exception; and a cancel of fetch_or "
+                               "itself goes through as CancelledError."});
+  grading::check(f.at == at, fmt::format("{}: fetch_or ended at {}, expected {}", what, secs(f.at), secs(at)),
+                 grading::Hint{"coop::wait_for ends when the fetch does, or at the limit, whichever is first: await it "
+                               "and nothing else (no sleep of your own)."});
   grading::check(f.open == 0 && f.alive.empty(),
                  fmt::format("{}: when fetch_or ended, {} connection(s) were open and these tasks still ran: {}. "
                              "The fetch must be cancelled and finished (wait_for does both)",
@@ -237,11 +257,16 @@ Task<Within> part4_cancelled(Server& server, std::vector<Job> jobs, Clock::durat
 void check_within(const Within& w, const std::string& what, const Results& results, Clock::duration at) {
   grading::check(w.results == results,
                  fmt::format("{}: got {}, expected {}", what, show(w.results), show(results)));
-  grading::check(w.at == at, fmt::format("{}: fetch_all_within ended at {}, expected {}", what, secs(w.at), secs(at)));
+  grading::check(w.at == at, fmt::format("{}: fetch_all_within ended at {}, expected {}", what, secs(w.at), secs(at)),
+                 grading::Hint{"One coop::wait_for around one gather of every fetch: it ends at the limit, or when the "
+                               "last fetch arrives if that is sooner."});
   grading::check(w.open == 0 && w.alive.empty(),
                  fmt::format("{}: when fetch_all_within ended, {} connection(s) were open and these tasks still "
                              "ran: {}. Cancel the late fetches and wait until they have finished",
-                             what, w.open, show(w.alive)));
+                             what, w.open, show(w.alive)),
+                 grading::Hint{"wait_for cancels what it waits on at the limit and waits for it to finish, and gather "
+                               "does the same for its children: put the fetches in a gather inside the wait_for, not "
+                               "in tasks of your own."});
 }
 
 }  // namespace
@@ -283,9 +308,15 @@ int main(int argc, char** argv) {
              const Processed p = grading::run(part1(items, journal), &run);
              grading::check_eq(journal,
                                std::vector<std::string>{"done " + a, skipped_b, "done " + c, "done " + d},
-                               "the journal, not cancelled");
-             grading::check_eq(p.done, 3, "process's result (items done), not cancelled");
-             grading::check(p.took == 400ms, "not cancelled, process took " + secs(p.took) + ", expected 400 ms");
+                               "the journal, not cancelled",
+                               grading::Hint{"Journal each item as it ends: \"done <name>\" when it succeeds, "
+                                             "\"skipped <name>: <what()>\" when it throws a std::exception, and go on "
+                                             "to the next item."});
+             grading::check_eq(p.done, 3, "process's result (items done), not cancelled",
+                               grading::Hint{"Return how many items succeeded; a skipped item does not count."});
+             grading::check(p.took == 400ms, "not cancelled, process took " + secs(p.took) + ", expected 400 ms",
+                            grading::Hint{"Process each item once, one after another: co_await do_item(item), "
+                                          "nothing more."});
              check_no_warnings(run);
            }
            {
@@ -293,12 +324,16 @@ int main(int argc, char** argv) {
              grading::Run run;
              const Seen s = grading::run(part1_cancelled(items, journal, 250ms), &run);
              grading::check_eq(journal, std::vector<std::string>{"done " + a, skipped_b, "cancelled at " + c},
-                               "the journal, cancelled at 250 ms");
+                               "the journal, cancelled at 250 ms",
+                               grading::Hint{"When the cancel comes, journal \"cancelled at <name>\" for the item in "
+                                             "progress and re-throw at once: no item starts after it."});
              grading::check(s.ending == "cancelled",
                             "cancelled at 250 ms, process ended '" + s.ending +
                                 "', expected 'cancelled': log, then `throw;` the CancelledError");
              grading::check(s.at == 250ms, "cancelled at 250 ms, the canceller saw the end at " + secs(s.at) +
-                                               ", expected 250 ms: stop at once");
+                                               ", expected 250 ms: stop at once",
+                            grading::Hint{"Re-throw from the CancelledError handler right away: no further item, no "
+                                          "sleep, after a cancel."});
              check_no_warnings(run);
            }
          });
@@ -319,11 +354,16 @@ int main(int argc, char** argv) {
              Store store;
              grading::Run run;
              grading::run(ex05::import_rows(store, rows), &run);
-             grading::check_eq(store.committed, rows, "committed rows, not cancelled");
-             grading::check(store.rollbacks == 0, "not cancelled, import_rows still rolled back");
+             grading::check_eq(store.committed, rows, "committed rows, not cancelled",
+                               grading::Hint{"Write every row (write_row), in order, then commit once."});
+             grading::check(store.rollbacks == 0, "not cancelled, import_rows still rolled back",
+                            grading::Hint{"Roll back only when a cancellation was caught: the std::exception_ptr "
+                                          "stays empty on the normal path, and nothing is rolled back."});
              grading::check(run.finished_at("main") == 350ms,
                             "not cancelled, import_rows took " + secs(run.finished_at("main")) +
-                                ", expected 350 ms (3 writes and the commit)");
+                                ", expected 350 ms (3 writes and the commit)",
+                            grading::Hint{"Without a cancel, import_rows is the writes, one after another, then the "
+                                          "commit: nothing else is awaited."});
              check_no_warnings(run);
            }
            {
@@ -435,7 +475,9 @@ int main(int argc, char** argv) {
              std::string how;
              const Within w = grading::run(part4_cancelled(server, jobs, 250ms, 150ms, run, how), &run);
              grading::check(how == "cancelled", "cancelled at 150 ms, fetch_all_within ended '" + how +
-                                                    "', expected 'cancelled': catch coop::TimeoutError only");
+                                                    "', expected 'cancelled': catch coop::TimeoutError only",
+                            grading::Hint{"A CancelledError aimed at fetch_all_within must leave it: catch "
+                                          "coop::TimeoutError, and nothing wider."});
              check_within(w, "limit 250 ms, fetch_all_within cancelled at 150 ms", {}, 150ms);
              check_no_warnings(run);
            }

@@ -38,13 +38,18 @@ struct Scene {
 };
 
 void check_log(const Scene& s, const std::vector<std::string>& want, std::string_view what) {
-  grading::check_eq(s.log(), want, fmt::format("the pool's log ({})", what));
+  grading::check_eq(s.log(), want, fmt::format("the pool's log ({})", what),
+                    grading::Hint{"Compare the two logs line by line: the first line that differs is the first thing "
+                                  "done at the wrong time, or not at all. No \"back 1\": a give_back never awaited; "
+                                  "the caller going on before it: an exit that did not wait."});
 }
 
 void check_all_back(const Scene& s, std::string_view what) {
   grading::check(s.pool.available() == s.pool.size(),
                  fmt::format("{}: {} of {} connections are available at the end, expected all: {} never given back",
-                             what, s.pool.available(), s.pool.size(), s.pool.leased()));
+                             what, s.pool.available(), s.pool.size(), s.pool.leased()),
+                 grading::Hint{"Every connection taken goes back on every path: in aexit for a lease, and in aenter "
+                               "itself when aenter fails after taking one (async_with then calls no aexit)."});
 }
 
 void check_cancelled(const grading::Run& run, std::string_view task, std::string_view what) {
@@ -52,9 +57,13 @@ void check_cancelled(const grading::Run& run, std::string_view task, std::string
   grading::check(
       o == coop::Outcome::cancelled,
       fmt::format("{}: task '{}' ended {}, expected cancelled (CancelledError must go on, after the cleanup)", what,
-                  task, coop::to_string(o)));
+                  task, coop::to_string(o)),
+      grading::Hint{"A cancel must go on after the cleanup: async_with re-throws it once aexit is done; don't catch "
+                    "CancelledError in the body or in aexit (or re-throw it when you must catch it)."});
   grading::check(!run.has_diagnostic(coop::Diagnostic::Kind::swallowed_cancellation),
-                 fmt::format("{}: the runtime warned that a task swallowed its cancellation", what));
+                 fmt::format("{}: the runtime warned that a task swallowed its cancellation", what),
+                 grading::Hint{"A catch (...) that does not re-throw swallows CancelledError too: keep the "
+                               "exception, clean up, then std::rethrow_exception it."});
 }
 
 // What an exception is, in words, for failure messages.
@@ -234,14 +243,19 @@ Task<void> checked_cancelled(Scene& s) {
 template <class E>
 void check_caught(const std::exception_ptr& caught, const std::string& message, std::string_view what,
                   std::string_view type) {
-  grading::check(caught != nullptr, fmt::format("{}: the caller got no exception, expected {}", what, type));
+  grading::check(caught != nullptr, fmt::format("{}: the caller got no exception, expected {}", what, type),
+                 grading::Hint{"The body's exception must reach the caller as it was thrown: async_with re-throws it after "
+                              "aexit, so neither the body nor aexit may catch, replace or swallow it."});
   try {
     std::rethrow_exception(caught);
   } catch (const E& e) {
-    grading::check_eq(std::string(e.what()), message, fmt::format("{}: the {}'s message", what, type));
+    grading::check_eq(std::string(e.what()), message, fmt::format("{}: the {}'s message", what, type), grading::Hint{"The body's exception must reach the caller as it was thrown: async_with re-throws it after "
+                              "aexit, so neither the body nor aexit may catch, replace or swallow it."});
   } catch (...) {
     grading::fail(
-        fmt::format("{}: the caller got {}, expected the {} itself, unchanged", what, describe(caught), type));
+        fmt::format("{}: the caller got {}, expected the {} itself, unchanged", what, describe(caught), type),
+        grading::Hint{"The body's exception must reach the caller as it was thrown: async_with re-throws it after "
+                              "aexit, so neither the body nor aexit may catch, replace or swallow it."});
   }
 }
 
@@ -298,7 +312,7 @@ int main(int argc, char** argv) {
            }
          });
 
-  g.part("query: the result, or the error unchanged, after the connection is back",
+  g.part(grading::BuildsOn{1}, "query: the result, or the error unchanged, after the connection is back",
          "query(pool, sql) leases a connection with async_with, executes sql and returns the result; a "
          "QueryError or ConnectionError reaches the caller unchanged, and on success, failure or cancellation "
          "the connection is back (20 ms after the statement) before the caller goes on.",
@@ -314,7 +328,9 @@ int main(int argc, char** argv) {
              Scene s(1);
              std::string result;
              grading::run(query_ok(s, result));
-             grading::check_eq(result, std::string("SELECT 1 ok on 1"), "query(pool, \"SELECT 1\")'s result");
+             grading::check_eq(result, std::string("SELECT 1 ok on 1"), "query(pool, \"SELECT 1\")'s result",
+                               grading::Hint{"co_await coop::async_with(...) gives what the body gave: co_return "
+                                             "that, the result of pool.execute on the leased connection."});
              check_log(s, {"0 ms: take 1", "100 ms: 1: SELECT 1", "120 ms: back 1", "120 ms: caller got the result"},
                        "a query that succeeds");
              check_all_back(s, "a query that succeeds");
@@ -350,7 +366,9 @@ int main(int argc, char** argv) {
              Scene s(1);
              const auto results = grading::run(two_queries(s));
              grading::check_eq(results, std::vector<std::string>{"A ok on 1", "B ok on 1"},
-                               "two queries at once on a pool of 1");
+                               "two queries at once on a pool of 1",
+                               grading::Hint{"Each query returns its own statement's result: the body must use the sql "
+                                             "of its own call and the connection of its own lease."});
              check_log(
                  s,
                  {"0 ms: take 1", "100 ms: 1: A", "120 ms: back 1", "120 ms: take 1", "220 ms: 1: B", "240 ms: back 1"},
@@ -359,7 +377,7 @@ int main(int argc, char** argv) {
          });
 
   g.part(
-      "run_in_transaction: COMMIT or ROLLBACK, awaited, even when cancelled",
+      grading::BuildsOn{1}, "run_in_transaction: COMMIT or ROLLBACK, awaited, even when cancelled",
       "run_in_transaction nests a Transaction inside a Lease: take, BEGIN, the statements, then COMMIT — or "
       "ROLLBACK when a statement fails or the task is cancelled, awaited (100 ms) before the connection goes "
       "back (20 ms); the failure reaches the caller unchanged, after both exits.",
@@ -378,7 +396,9 @@ int main(int argc, char** argv) {
           std::exception_ptr caught;
           grading::run(direct_transaction(s, "UPDATE a", caught));
           grading::check(caught == nullptr,
-                         "a Transaction whose body succeeds threw " + (caught ? describe(caught) : std::string()));
+                         "a Transaction whose body succeeds threw " + (caught ? describe(caught) : std::string()),
+                         grading::Hint{"When the body succeeds nothing is thrown: aexit gets a null error, ends the resource "
+                                       "normally (COMMIT, give back) and returns."});
           check_log(s,
                     {"0 ms: take 1", "100 ms: 1: BEGIN", "200 ms: 1: UPDATE a", "300 ms: 1: COMMIT",
                      "300 ms: caller goes on", "320 ms: back 1"},
@@ -400,7 +420,9 @@ int main(int argc, char** argv) {
           std::exception_ptr caught;
           grading::run(transaction(s, {"UPDATE a", "UPDATE b"}, caught));
           grading::check(caught == nullptr,
-                         "a transaction whose statements succeed threw " + (caught ? describe(caught) : std::string()));
+                         "a transaction whose statements succeed threw " + (caught ? describe(caught) : std::string()),
+                         grading::Hint{"When the body succeeds nothing is thrown: aexit gets a null error, ends the resource "
+                                       "normally (COMMIT, give back) and returns."});
           check_log(s,
                     {"0 ms: take 1", "100 ms: 1: BEGIN", "200 ms: 1: UPDATE a", "300 ms: 1: UPDATE b",
                      "400 ms: 1: COMMIT", "420 ms: back 1", "420 ms: caller goes on"},
@@ -451,7 +473,9 @@ int main(int argc, char** argv) {
           std::exception_ptr caught;
           grading::run(checked(s, caught));
           grading::check(caught == nullptr,
-                         "a CheckedLease on a good connection threw " + (caught ? describe(caught) : std::string()));
+                         "a CheckedLease on a good connection threw " + (caught ? describe(caught) : std::string()),
+                         grading::Hint{"When the check (SELECT 1) succeeds, aenter keeps the connection and returns "
+                                       "normally: re-throw only when the check threw."});
           check_log(
               s,
               {"0 ms: take 1", "100 ms: 1: SELECT 1", "100 ms: body has 1", "220 ms: back 1", "220 ms: caller goes on"},

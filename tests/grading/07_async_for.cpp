@@ -264,19 +264,30 @@ int main(int argc, char** argv) {
           "+= o->cents; if (o->cents > best) { best = o->cents; s.largest_id = o->id; } } co_return s;"},
          [] {
            const auto empty = grading::run(ex07::summarize(listed({})));
-           grading::check(empty == ex07::Summary{}, "summarize of no orders: got " + show(empty) +
-                                                        ", expected {count 0, total_cents 0, largest_id 0}");
+           grading::check(empty == ex07::Summary{},
+                          "summarize of no orders: got " + show(empty) +
+                              ", expected {count 0, total_cents 0, largest_id 0}",
+                          grading::Hint{"With no orders the loop's body never runs: the Summary you start with, all "
+                                        "zeros, is the answer."});
            const auto ties = grading::run(ex07::summarize(listed({{1, 500}, {2, 700}, {3, 700}, {4, 0}, {5, 100}})));
            grading::check(ties == ex07::Summary{5, 2000, 2},
                           "summarize of amounts 500, 700, 700, 0, 100 (ids 1..5): got " + show(ties) +
-                              ", expected {count 5, total_cents 2000, largest_id 2} (the first of the two 700s)");
+                              ", expected {count 5, total_cents 2000, largest_id 2} (the first of the two 700s)",
+                          grading::Hint{"Replace the largest only on a strictly larger amount (>, not >=): then the "
+                                        "first of two equal amounts keeps its place."});
 
            auto [small, small_use] = measured(ex07::summarize(order_stream(1'000)));
            auto [big, big_use] = measured(ex07::summarize(order_stream(50'000)));
-           grading::check(small == expected_summary(1'000), "summarize of orders 1..1,000: got " + show(small) +
-                                                                ", expected " + show(expected_summary(1'000)));
-           grading::check(big == expected_summary(50'000), "summarize of orders 1..50,000: got " + show(big) +
-                                                               ", expected " + show(expected_summary(50'000)));
+           grading::check(small == expected_summary(1'000),
+                          "summarize of orders 1..1,000: got " + show(small) + ", expected " +
+                              show(expected_summary(1'000)),
+                          grading::Hint{"One pass over the stream: count every order, add every amount, compare every amount; "
+                                        "skip none, and read each order once."});
+           grading::check(big == expected_summary(50'000),
+                          "summarize of orders 1..50,000: got " + show(big) + ", expected " +
+                              show(expected_summary(50'000)),
+                          grading::Hint{"One pass over the stream: count every order, add every amount, compare every amount; "
+                                        "skip none, and read each order once."});
            grading::check(big_use.orders == small_use.orders && big_use.orders <= 8,
                           fmt::format("the most Orders alive at once: {} for a stream of 1,000 orders, {} for 50,000; "
                                       "expected a few, the same for both: keep totals, not the orders",
@@ -287,7 +298,9 @@ int main(int argc, char** argv) {
                                       small_use.heap_bytes, big_use.heap_bytes));
            grading::check(big_use.frames == small_use.frames,
                           fmt::format("the most coroutine frames alive at once: {} for 1,000 orders, {} for 50,000",
-                                      small_use.frames, big_use.frames));
+                                      small_use.frames, big_use.frames),
+                          grading::Hint{"Await orders.next() in summarize's own loop: a task or a coroutine started "
+                                        "per order, and kept, adds frames that grow with the stream."});
          });
 
   g.part("pages: a generator that fetches one page per next()",
@@ -305,11 +318,19 @@ int main(int argc, char** argv) {
            {
              ex07::Api api(4, 3);
              grading::check_eq(grading::run(read_pages(api)), expected_pages(4, 3),
-                               "what the consumer saw (4 pages of 3 orders, a consumer taking 1 s per page)");
+                               "what the consumer saw (4 pages of 3 orders, a consumer taking 1 s per page)",
+                               grading::Hint{"Read the lines against the expected ones: a page that comes late, or an API that had "
+                                             "fetched or started more pages than were handed out, means a fetch before "
+                                             "the consumer asked. Fetch one page, yield it, only then fetch the next; "
+                                             "stop after the page marked last."});
            }
            {
              ex07::Api api(1, 2);
-             grading::check_eq(grading::run(read_pages(api)), expected_pages(1, 2), "what the consumer saw (1 page)");
+             grading::check_eq(grading::run(read_pages(api)), expected_pages(1, 2), "what the consumer saw (1 page)",
+                               grading::Hint{"Read the lines against the expected ones: a page that comes late, or an API that had "
+                                             "fetched or started more pages than were handed out, means a fetch before "
+                                             "the consumer asked. Fetch one page, yield it, only then fetch the next; "
+                                             "stop after the page marked last."});
            }
          });
 
@@ -326,21 +347,33 @@ int main(int argc, char** argv) {
          [] {
            auto [small, small_use] = measured(run_stage(10, 10));
            auto [big, big_use] = measured(run_stage(200, 10));
-           grading::check_eq(small.ids, expected_ids(10, 10), "the ids yielded for 10 pages of 10 orders");
+           grading::check_eq(small.ids, expected_ids(10, 10), "the ids yielded for 10 pages of 10 orders", grading::Hint{"Yield every order of every page, pages in order and orders in page order, skipping only "
+                                  "those with cents == 0."});
            grading::check(big.ids == expected_ids(200, 10),
                           fmt::format("the ids yielded for 200 pages of 10 orders are wrong ({} ids, expected {})",
-                                      big.ids.size(), expected_ids(200, 10).size()));
-           grading::check(small.read_ahead.empty(), "the stage read ahead: " + small.read_ahead);
-           grading::check(big.read_ahead.empty(), "the stage read ahead: " + big.read_ahead);
+                                      big.ids.size(), expected_ids(200, 10).size()),
+                          grading::Hint{"Yield every order of every page, pages in order and orders in page order, skipping only "
+                                  "those with cents == 0."});
+           const grading::Hint pace{"Pull the next page only once every order of the current one has been handed "
+                                    "out: the outer loop's co_await in.next() is the only pull, and nothing comes "
+                                    "before it."};
+           grading::check(small.read_ahead.empty(), "the stage read ahead: " + small.read_ahead, pace);
+           grading::check(big.read_ahead.empty(), "the stage read ahead: " + big.read_ahead, pace);
            grading::check(big_use.orders == small_use.orders && big_use.orders <= 3 * 10 + 5,
                           fmt::format("the most Orders alive at once: {} for 10 pages of 10, {} for 200 pages; "
                                       "expected about one page's worth, the same for both",
-                                      small_use.orders, big_use.orders));
+                                      small_use.orders, big_use.orders),
+                          grading::Hint{"Don't collect: yield each order straight from the page you hold, and hold "
+                                        "one page at a time."});
            grading::check(big_use.frames == small_use.frames,
                           fmt::format("the most coroutine frames alive at once: {} for 10 pages, {} for 200",
-                                      small_use.frames, big_use.frames));
+                                      small_use.frames, big_use.frames),
+                          grading::Hint{"The stage's own loop, awaiting in.next(), is all it takes: a coroutine or "
+                                        "task of your own per page or per order, kept, grows with the stream."});
            const auto none = grading::run(run_stage(0, 10));
-           grading::check(none.ids.empty(), "orders() of a stream with no pages should yield nothing");
+           grading::check(none.ids.empty(), "orders() of a stream with no pages should yield nothing",
+                          grading::Hint{"With no pages, the first in.next() gives nullopt: the loop ends and the "
+                                        "stage yields nothing."});
          });
 
   g.part(
@@ -356,10 +389,18 @@ int main(int argc, char** argv) {
        "co_return; co_yield std::move(*x); }"},
       [] {
         grading::check_eq(grading::run(take_some(3, 100)), expected_take(3, "closed"),
-                          "take(3) of 100 orders (one per 10 ms)");
-        grading::check_eq(grading::run(take_some(5, 2)), expected_take(2, "closed"), "take(5) of a stream of 2 orders");
-        grading::check_eq(grading::run(take_some(0, 100)), expected_take(0, "never opened"), "take(0) of 100 orders");
-        grading::check(Order::live == 0, fmt::format("{} Orders are still alive after the runs", Order::live));
+                          "take(3) of 100 orders (one per 10 ms)",
+                          grading::Hint{"Two things to look at: whether item n+1 was pulled (count before you pull), "
+                                        "and whether the cursor is still open at the end (`in` is a parameter and "
+                                        "lives as long as take's frame: move it into a local of the body)."});
+        grading::check_eq(grading::run(take_some(5, 2)), expected_take(2, "closed"), "take(5) of a stream of 2 orders",
+                          grading::Hint{"When `in` ends first (next() gives nullopt), take ends too: co_return, and "
+                                        "don't yield the empty optional."});
+        grading::check_eq(grading::run(take_some(0, 100)), expected_take(0, "never opened"), "take(0) of 100 orders",
+                          grading::Hint{"With n = 0, never call in.next(): the upstream must not even start."});
+        grading::check(Order::live == 0, fmt::format("{} Orders are still alive after the runs", Order::live),
+                       grading::Hint{"Pass every item on (co_yield std::move(*x)) and keep none: an Order kept in "
+                                     "take's frame outlives the run."});
       });
 
   return g.main(argc, argv);

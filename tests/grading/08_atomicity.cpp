@@ -28,7 +28,9 @@ T run_graded(Task<T> main, grading::Run* record = nullptr, grading::RunSettings 
     if (std::string_view(e.what()).find("does not go through coop's loop") == std::string_view::npos) throw;
     grading::fail(fmt::format("{}. If your code has co_await inside an `if (...)` or `?:` condition: GCC 12 "
                               "compiles that wrongly (see the header); await into a variable first",
-                              e.what()));
+                              e.what()),
+                  grading::Hint{"Write bool ok = co_await ...; and then if (ok): GCC 12 loses the task when the "
+                                "co_await sits inside the condition itself."});
   }
 }
 
@@ -77,7 +79,9 @@ Moved run_transfers(ex08::Bank& bank, std::vector<Move> ms, const std::string& w
     grading::fail(fmt::format(
         "{} deadlocked: each transfer holds one account's lock and waits for the other's, which the other "
         "transfer holds. The runtime says: {}",
-        what, e.what()));
+        what, e.what()),
+        grading::Hint{"Lock only `from`, the one account read across the await; or, if you lock two, always the "
+                      "lower index first, so that no two transfers can wait for each other in a circle."});
   }
 }
 
@@ -209,13 +213,17 @@ int main(int argc, char** argv) {
            grading::check_eq(bank.balance, std::vector<long>{5050, 10, 0}, "balances after the deposits");
            grading::check(bank.fraud_checks == 110,
                           fmt::format("{} fraud checks for 110 deposits: every deposit must be checked",
-                                      bank.fraud_checks));
+                                      bank.fraud_checks),
+                          grading::Hint{"Every deposit awaits bank.fraud_check(amount) itself, once, before it "
+                                        "touches the balance."});
            grading::check(took == 10ms,
                           fmt::format("110 deposits took {}, expected 10 ms (one check: they all overlap). {}",
                                       secs(took),
                                       took > 10ms ? "They ran one after another, as behind a lock held across "
                                                     "the check: the check does not need the balance"
-                                                  : "Did they await the fraud check?"));
+                                                  : "Did they await the fraud check?"),
+                          grading::Hint{"Nothing may be held across the fraud check: the checks must overlap. Only "
+                                        "the update must be atomic, and with no co_await inside it, it is."});
 
            ex08::Bank refused({7});
            bool threw = false;
@@ -224,12 +232,16 @@ int main(int argc, char** argv) {
            } catch (const std::invalid_argument&) {
              threw = true;
            }
-           grading::check(threw, "deposit(-5): the fraud check throws std::invalid_argument; deposit should let it "
-                                 "propagate");
+           grading::check(threw,
+                          "deposit(-5): the fraud check throws std::invalid_argument; deposit should let it propagate",
+                          grading::Hint{"Don't catch the fraud check's exception in deposit: a refused deposit must "
+                                        "fail for its caller."});
            grading::check(refused.balance[0] == 7,
                           fmt::format("deposit(-5) was refused by the fraud check, yet the balance went from 7 to "
                                       "{}: update only after the check has passed",
-                                      refused.balance[0]));
+                                      refused.balance[0]),
+                          grading::Hint{"Check first, then update: when the check throws, the update is never "
+                                        "reached and the balance stays as it was."});
          });
 
   g.part("fetch_with_retry: wait without blocking",
@@ -247,8 +259,12 @@ int main(int argc, char** argv) {
            ex08::FlakyService svc{3};
            grading::Run run;
            const Retried r = run_graded(retry_beside_heartbeat(svc, 5, 40ms), &run, {.slow_step_warning = 30ms});
-           grading::check_eq(r.result, std::string("ok on call 4"), "fetch_with_retry's result");
-           grading::check_eq(svc.calls, 4, "calls made");
+           grading::check_eq(r.result, std::string("ok on call 4"), "fetch_with_retry's result",
+                             grading::Hint{"Retry while svc.call() throws ServiceDown, and return the result of the "
+                                           "first call that succeeds."});
+           const grading::Hint calls{"Call again only after a ServiceDown, at most `attempts` times in all, and stop "
+                                     "at the first success."};
+           grading::check_eq(svc.calls, 4, "calls made", calls);
            // A wait that blocks the thread takes no time on the virtual clock, and no other task
            // runs meanwhile; the runtime's slow-step warning says how long it really took.
            std::string blocked;
@@ -259,7 +275,10 @@ int main(int argc, char** argv) {
                                      d.message);
            grading::check(r.took == 300ms, fmt::format("took {} on the loop's clock, expected 300 ms: 4 calls of 5 ms "
                                                        "and waits of 40, 80 and 160 ms.{}",
-                                                       secs(r.took), blocked));
+                                                       secs(r.took), blocked),
+                          grading::Hint{"co_await coop::sleep(backoff) between two calls, doubling the backoff after "
+                                        "each wait (40, 80, 160 ms); a sleep that blocks the thread takes no time on "
+                                        "the loop's clock."});
            grading::check(r.beats >= 25,
                           fmt::format("the heartbeat beat {} times during 300 ms, expected about 30 (every 10 ms): "
                                       "the loop was not free while fetch_with_retry waited.{}",
@@ -269,11 +288,15 @@ int main(int argc, char** argv) {
            const Retried f = run_graded(retry_beside_heartbeat(down, 3, 20ms), nullptr, {.slow_step_warning = 30ms});
            grading::check(f.threw_service_down,
                           "3 attempts at a service that fails 5 times: expected ServiceDown to propagate, got " +
-                              (f.result.empty() ? std::string("a result") : "\"" + f.result + "\""));
-           grading::check_eq(down.calls, 3, "calls made with attempts = 3");
+                              (f.result.empty() ? std::string("a result") : "\"" + f.result + "\""),
+                          grading::Hint{"When the last attempt fails, re-throw its ServiceDown (`throw;` in the "
+                                        "handler): the caller must learn that the service is down."});
+           grading::check_eq(down.calls, 3, "calls made with attempts = 3", calls);
            grading::check(f.took == 75ms, fmt::format("gave up after {}, expected 75 ms: 3 calls of 5 ms and waits of "
                                                       "20 and 40 ms, none after the last call",
-                                                      secs(f.took)));
+                                                      secs(f.took)),
+                          grading::Hint{"Decide in the handler: after the last attempt re-throw at once, and wait only "
+                                        "when another call will follow."});
          });
 
   g.part("checksum: give way between chunks",
@@ -292,10 +315,14 @@ int main(int argc, char** argv) {
            grading::check(ex08::mix_calls == data.size(),
                           fmt::format("checksum of 10,000 items called ex08::mix {} times, expected once per item: "
                                       "fold the items with ex08::mix itself (acc = ex08::mix(acc, x)), not a copy",
-                                      ex08::mix_calls));
+                                      ex08::mix_calls),
+                          grading::Hint{"The grader counts ex08::mix's calls: fold every item with ex08::mix itself, once per item, "
+                                        "in order (acc = ex08::mix(acc, x), acc starting at 0)."});
            grading::check(r.sum == want, fmt::format("checksum of 10,000 items: got {}, expected {} (mix over the "
                                                      "items in order, from 0)",
-                                                     r.sum, want));
+                                                     r.sum, want),
+                          grading::Hint{"acc starts at 0, then acc = ex08::mix(acc, x) for each item in order, the last short "
+                                        "chunk included: giving way in between does not change the sum."});
            grading::check(r.watch.most_between <= 1'000,
                           fmt::format("another task waited while {} items were mixed in one go; with chunk 1,000 it "
                                       "should get a turn after every 1,000 at most",
@@ -303,7 +330,9 @@ int main(int argc, char** argv) {
            grading::check(r.took == Clock::duration::zero(),
                           fmt::format("checksum took {} on the loop's clock, expected 0: give way with sleep(0ms), "
                                       "one turn of the loop, not a sleep that waits",
-                                      secs(r.took)));
+                                      secs(r.took)),
+                          grading::Hint{"co_await coop::sleep(0ms) gives the others one turn and takes no time; "
+                                        "sleep(1ms) waits a millisecond at every chunk."});
            grading::check(r.watch.turns >= 9,
                           fmt::format("the other task got {} turns during 10 chunks of 1,000 items, expected one "
                                       "after each chunk: co_await coop::sleep(0ms) between chunks",
@@ -311,19 +340,26 @@ int main(int argc, char** argv) {
            grading::check(r.watch.turns <= 13,
                           fmt::format("the other task got {} turns during 10 chunks of 1,000 items: give way once "
                                       "per chunk, not once per item (each turn of the loop costs time)",
-                                      r.watch.turns));
+                                      r.watch.turns),
+                          grading::Hint{"Give way only when a chunk is complete, (i + 1) % chunk == 0, not after "
+                                        "every item."});
 
            const std::vector<std::uint64_t> odd = some_data(2'500);
            const Summed o = run_graded(checksum_beside_ticker(odd, 1'000));
            grading::check(ex08::mix_calls == odd.size(),
                           fmt::format("checksum of 2,500 items called ex08::mix {} times, expected once per item",
-                                      ex08::mix_calls));
-           grading::check(o.sum == expected_checksum(odd), "checksum of 2,500 items (chunk 1,000): wrong sum");
+                                      ex08::mix_calls),
+                          grading::Hint{"The grader counts ex08::mix's calls: fold every item with ex08::mix itself, once per item, "
+                                        "in order (acc = ex08::mix(acc, x), acc starting at 0)."});
+           grading::check(o.sum == expected_checksum(odd), "checksum of 2,500 items (chunk 1,000): wrong sum",
+                          grading::Hint{"acc starts at 0, then acc = ex08::mix(acc, x) for each item in order, the last short "
+                                        "chunk included: giving way in between does not change the sum."});
            grading::check(o.watch.most_between <= 1'000,
                           fmt::format("2,500 items, chunk 1,000: another task waited for {} items at once",
                                       o.watch.most_between));
            const Summed none = run_graded(checksum_beside_ticker({}, 1'000));
-           grading::check(none.sum == 0, fmt::format("checksum of no items: got {}, expected 0", none.sum));
+           grading::check(none.sum == 0, fmt::format("checksum of no items: got {}, expected 0", none.sum),
+                          grading::Hint{"With no items nothing is mixed: the checksum is the starting value, 0."});
          });
 
   g.part("transfer: lock what is read across the await, and no more",
@@ -354,12 +390,16 @@ int main(int argc, char** argv) {
            const long refused_a = std::count(a.done.begin(), a.done.end(), false);
            grading::check(refused_a == 0, fmt::format("out of 100, ten transfers of 10 fit, but {} were refused: "
                                                       "refuse only one that would overdraw. Balances: {}",
-                                                      refused_a, balances(rich)));
+                                                      refused_a, balances(rich)),
+                          grading::Hint{"Read the balance after the lock is yours, so each transfer sees what the "
+                                        "earlier ones left, and refuse only what approve() refuses."});
            grading::check_eq(rich.balance, std::vector<long>{0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10},
                              "balances after ten transfers of 10 out of 100");
            grading::check(rich.approvals_asked >= 10,
                           fmt::format("the risk service was asked {} times for 10 transfers: ask it for each",
-                                      rich.approvals_asked));
+                                      rich.approvals_asked),
+                          grading::Hint{"Every transfer awaits bank.approve(...) for its own balance, under the lock, "
+                                        "before it moves any money."});
 
            // Out of 50: five fit, whatever the order.
            ex08::Bank poor({50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
@@ -375,7 +415,9 @@ int main(int argc, char** argv) {
            grading::check(moved_b == 5 && poor.balance[0] == 0,
                           fmt::format("ten transfers of 10 out of 50: {} went through, account 0 holds {}; expected "
                                       "5 and 0 (each returns whether it moved the money)",
-                                      moved_b, poor.balance[0]));
+                                      moved_b, poor.balance[0]),
+                          grading::Hint{"Return true when the money moved and false when approve() refused: the "
+                                        "caller counts on the answer."});
 
            // Separate accounts overlap.
            ex08::Bank many(std::vector<long>(20, 100));
@@ -384,14 +426,18 @@ int main(int argc, char** argv) {
            const Moved c = run_transfers(many, pairs, "ten transfers on separate accounts");
            grading::check(std::count(c.done.begin(), c.done.end(), true) == 10 && many.total() == 2000,
                           fmt::format("ten transfers of 30 between separate pairs of accounts holding 100: "
-                                      "balances {}", balances(many)));
+                                      "balances {}", balances(many)),
+                          grading::Hint{"A transfer of 30 out of 100 fits: it depends only on its own `from` account "
+                                        "(its lock and its balance), never on the other pairs."});
            grading::check(c.took == 10ms,
                           fmt::format("ten transfers that share no account took {}, expected 10 ms (one approval: "
                                       "they overlap). {}",
                                       secs(c.took),
                                       c.took > 10ms ? "They waited for each other, as behind one lock for the whole "
                                                       "bank; only transfers out of the same account need to"
-                                                    : "Did they await approve()?"));
+                                                    : "Did they await approve()?"),
+                          grading::Hint{"One Lock for the whole bank makes every transfer wait for every other: lock "
+                                        "bank.locks[from], the account's own."});
 
            // Opposite ways, while the accounts are busy: 0 -> 8 and 1 -> 9 hold 0 and 1 first,
            // then 0 -> 1 and 1 -> 0 queue for them. A transfer locking from, then to, deadlocks.
@@ -401,15 +447,20 @@ int main(int argc, char** argv) {
            grading::check(std::count(d.done.begin(), d.done.end(), true) == 4,
                           fmt::format("transfers 0->8 (10), 1->9 (10), 0->1 (20), 1->0 (30) out of 100 each: all "
                                       "four should go through; balances {}",
-                                      balances(ways)));
+                                      balances(ways)),
+                          grading::Hint{"Each of these fits its `from` balance, so none is refused: read the balance "
+                                        "under the lock, as it is when the lock is yours."});
            grading::check(ways.total() == 200,
                           fmt::format("transfers 0->8 (10), 1->9 (10), 0->1 (20), 1->0 (30) out of 100 each: the bank "
                                       "held 200 and now holds {}, balances {}. While 1->0 awaited approval, 0->1 paid "
                                       "20 into account 1; writing back a balance read before the await erased it. "
                                       "Debit with -=, which reads the balance as it writes",
-                                      ways.total(), balances(ways)));
+                                      ways.total(), balances(ways)),
+                          grading::Hint{"Debit after the await with bank.balance[from] -= amount, which reads the balance as "
+                                        "it writes: a balance read before the await may be stale by then."});
            grading::check_eq(ways.balance, std::vector<long>{100, 80, 0, 0, 0, 0, 0, 0, 10, 10},
-                             "balances after 0->8 (10), 1->9 (10), 0->1 (20), 1->0 (30)");
+                             "balances after 0->8 (10), 1->9 (10), 0->1 (20), 1->0 (30)", grading::Hint{"Debit after the await with bank.balance[from] -= amount, which reads the balance as "
+                                        "it writes: a balance read before the await may be stale by then."});
          });
 
   return g.main(argc, argv);

@@ -102,7 +102,9 @@ void check_called_for(const ex09::LegacyDriver& db, std::vector<int> ids, std::s
   std::sort(ids.begin(), ids.end());
   grading::check(got == ids, fmt::format("{}: the driver was called for the ids {}, expected each of {} once. Every "
                                          "row must come from a call of db.query(id), not be made up",
-                                         what, got, ids));
+                                         what, got, ids),
+                 grading::Hint{"Every row comes from db.query(id), run off the loop: one call per id, none made up, "
+                               "none made twice."});
 }
 
 std::vector<std::string> rows_of(const std::vector<int>& ids) {
@@ -140,9 +142,14 @@ int main(int argc, char** argv) {
            const std::string call = fmt::format("query_async(db, {})", id);
            grading::check(s.error.empty(), call + " threw " + s.error);
            check_called_for(db, {id}, call);
-           grading::check(s.finished_before == 1, call + " returned before the driver's call had finished: await "
-                                                         "the thread's result (co_await coop::to_thread(...))");
-           grading::check_eq(*s.value, "row " + std::to_string(id), call);
+           grading::check(s.finished_before == 1,
+                          call + " returned before the driver's call had finished: await the thread's result "
+                                 "(co_await coop::to_thread(...))",
+                          grading::Hint{"The row is ready only once the thread's call has finished: co_await the "
+                                        "to_thread(...) and return what it gives."});
+           grading::check_eq(*s.value, "row " + std::to_string(id), call,
+                             grading::Hint{"Return the driver's own row for this id: the value of co_await "
+                                           "coop::to_thread(...)."});
            grading::check(!db.threads().contains(s.loop_thread),
                           fmt::format("the query ran on the loop's own thread: the loop stood still for 200 ms and "
                                       "the heartbeat beat {} times instead of about 20.{}",
@@ -153,7 +160,7 @@ int main(int argc, char** argv) {
                                       s.beats, slow_steps(run)));
          });
 
-  g.part("query_all: all at once, on the default pool",
+  g.part(grading::BuildsOn{1}, "query_all: all at once, on the default pool",
          "query_all(db, ids) with six fresh ids and a 150 ms driver returns the six rows in that order, with at "
          "least 3 queries running at the same moment (the default pool has 5 threads or more), none on the "
          "loop's thread.",
@@ -170,16 +177,22 @@ int main(int argc, char** argv) {
            const auto s = run_real(beside_heartbeat(ex09::query_all(db, ids), db), &run);
            grading::check(s.error.empty(), "query_all threw " + s.error);
            check_called_for(db, ids, "query_all");
-           grading::check_eq(*s.value, rows_of(ids), "query_all's rows (in the order of the ids)");
+           grading::check_eq(*s.value, rows_of(ids), "query_all's rows (in the order of the ids)",
+                             grading::Hint{"gather gives the results in the order of its Tasks: make them in the order "
+                                           "of the ids, whichever query finishes first."});
            grading::check(!db.threads().contains(s.loop_thread),
                           fmt::format("queries ran on the loop's own thread (the heartbeat beat {} times).{}", s.beats,
-                                      slow_steps(run)));
+                                      slow_steps(run)),
+                          grading::Hint{"Each query goes through query_async (to_thread): the driver must never run on "
+                                        "the loop's thread."});
            grading::check(db.most_at_once() >= 3,
                           fmt::format("at most {} of the 6 queries ran at the same moment, expected at least 3: they "
                                       "ran one after another. Start them all, then await them all",
                                       db.most_at_once()));
            auto none = run_real(ex09::query_all(db, {}));
-           grading::check(none.empty(), "query_all of no ids should return no rows");
+           grading::check(none.empty(), "query_all of no ids should return no rows",
+                          grading::Hint{"With no ids there is nothing to query: return an empty vector (gather of no "
+                                        "Tasks gives one)."});
          });
 
   g.part("SerialDriver: one thread of its own",
@@ -200,7 +213,8 @@ int main(int argc, char** argv) {
            const auto s = run_real(beside_heartbeat(at_once(client, first), db), &run);
            grading::check(s.error.empty(), "five calls of SerialDriver::query at once: one threw " + s.error);
            check_called_for(db, first, "five calls of SerialDriver::query at once");
-           grading::check_eq(*s.value, rows_of(first), "the rows of five calls at once");
+           grading::check_eq(*s.value, rows_of(first), "the rows of five calls at once", grading::Hint{"Each call returns the row of its own id: pass that id to the driver and return what the "
+                                           "driver gave."});
            grading::check(db.most_at_once() == 1,
                           fmt::format("{} calls ran at the same time in a driver that is not thread-safe: every call "
                                       "must go to the driver's own thread, which runs them one by one",
@@ -208,27 +222,36 @@ int main(int argc, char** argv) {
            grading::check(!db.threads().contains(s.loop_thread),
                           fmt::format("the calls ran on the loop's own thread: one at a time indeed, but the loop "
                                       "stood still meanwhile (the heartbeat beat {} times in 200 ms).{}",
-                                      s.beats, slow_steps(run)));
+                                      s.beats, slow_steps(run)),
+                          grading::Hint{"Calling db_.query directly runs it on the loop's thread: hand each call to "
+                                        "thread_ with coop::run_in_executor and await it."});
            grading::check(db.threads().size() == 1,
                           fmt::format("five calls came from {} different threads; the driver must always be called "
                                       "from the same one. (A coop::Lock around to_thread stops the overlap, not the "
                                       "change of thread.)",
-                                      db.threads().size()));
+                                      db.threads().size()),
+                          grading::Hint{"Every call goes to the SerialDriver's own one-thread pool: coop::run_in_executor(thread_, "
+                                        "...). to_thread uses the shared pool, and a ThreadPool made per call is a new "
+                                        "thread each time."});
            grading::check(s.beats >= 5,
                           fmt::format("the heartbeat beat {} times during five 40 ms calls (about 20 expected, at "
                                       "least 5): the loop was not free while they ran.{}",
                                       s.beats, slow_steps(run)));
            const std::vector<int> more = fresh_ids(2);
            const auto later = run_real(at_once(client, more));
-           grading::check_eq(later, rows_of(more), "the rows of two more calls");
+           grading::check_eq(later, rows_of(more), "the rows of two more calls", grading::Hint{"Each call returns the row of its own id: pass that id to the driver and return what the "
+                                           "driver gave."});
            grading::check(db.threads().size() == 1 && db.most_at_once() == 1,
                           fmt::format("two more calls through the same SerialDriver: the driver has now been called "
                                       "from {} threads, at most {} at once; expected 1 thread, 1 at a time (a pool "
                                       "made for each call is a new thread each time)",
-                                      db.threads().size(), db.most_at_once()));
+                                      db.threads().size(), db.most_at_once()),
+                          grading::Hint{"Every call goes to the SerialDriver's own one-thread pool: coop::run_in_executor(thread_, "
+                                        "...). to_thread uses the shared pool, and a ThreadPool made per call is a new "
+                                        "thread each time."});
          });
 
-  g.part("query_with_timeout: a time limit, errors unchanged",
+  g.part(grading::BuildsOn{1}, "query_with_timeout: a time limit, errors unchanged",
          "query_with_timeout(db, id, 2 s) returns the driver's row; for a negative id the driver's DriverError "
          "reaches the caller unchanged; with a 400 ms driver and a 50 ms timeout it throws coop::TimeoutError while "
          "the query is still running.",
@@ -246,7 +269,9 @@ int main(int argc, char** argv) {
            grading::check(ok.value == std::optional<std::string>("row " + std::to_string(id)),
                           fmt::format("query_with_timeout(db, {}, 2 s) with a 20 ms driver: got {}, expected "
                                       "\"row {}\"",
-                                      id, outcome(ok), id));
+                                      id, outcome(ok), id),
+                          grading::Hint{"Within the limit, query_with_timeout gives the query's row: co_return what "
+                                        "co_await coop::wait_for(...) gives."});
 
            const int missing = -fresh_id();
            const std::string driver_error = fmt::format("DriverError(\"query {}: no such row\")", missing);
@@ -255,7 +280,9 @@ int main(int argc, char** argv) {
            grading::check(bad.error == driver_error,
                           fmt::format("query_with_timeout(db, {}, 2 s): the driver threw {}; the caller got {}. Let it "
                                       "through unchanged",
-                                      missing, driver_error, outcome(bad)));
+                                      missing, driver_error, outcome(bad)),
+                          grading::Hint{"Catch nothing: the DriverError passes through to_thread and wait_for as it "
+                                        "was thrown; catching it to throw something else changes it."});
 
            ex09::LegacyDriver slow(400ms);
            const int late_id = fresh_id();
@@ -272,10 +299,15 @@ int main(int argc, char** argv) {
            grading::check(slow.order() == std::vector<int>{late_id},
                           fmt::format("query_with_timeout(db, {}, 50 ms): the driver was called for {}, expected once "
                                       "for {}: make the query, and give up waiting for it at the timeout",
-                                      late_id, slow.order(), late_id));
+                                      late_id, slow.order(), late_id),
+                          grading::Hint{"Make the query once, as the Task you give wait_for: no second call, and no "
+                                        "retry after the timeout."});
            grading::check(late.finished_before == 0,
                           "TimeoutError came only after the 400 ms query had finished: give up at the timeout, "
-                          "without waiting for the thread");
+                          "without waiting for the thread",
+                          grading::Hint{"Cancelling a task that awaits to_thread abandons the wait at once, while the "
+                                        "query runs on: give wait_for query_async(db, id) itself, not a wait that "
+                                        "holds on until the thread is done."});
          });
 
   return g.main(argc, argv);

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -68,18 +69,30 @@ course::Spec grader_spec(const ListedExercise& e, std::vector<std::string> argv,
   course::Spec spec;
   spec.argv = std::move(argv);
   spec.limits = course::grader_limits(e, kLimitAddressSpace);
-  // RLIMIT_NPROC counts every process of the user: only a user of its own can be limited.
-  if (as.uid) spec.limits.processes = 256;
   spec.uid = as.uid;
   spec.gid = as.gid;
+  if (as.uid) {
+    // As the graders' user: an environment of its own, not root's (its home, its paths, its
+    // settings), with only what makes the program behave as it does everywhere else.
+    spec.environment = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent", "TMPDIR=/tmp", "LANG=C.UTF-8",
+                        "NO_COLOR=1"};
+    for (const char* keep : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"})
+      if (const char* v = std::getenv(keep)) spec.environment->push_back(std::string(keep) + "=" + v);
+  }
   return spec;
 }
 
 // Grades exercise e with its grader in BIN, stores the verdict in STATE and returns it.
-Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercise& e, const RunAs& as) {
+Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercise& e, const RunAs& as,
+                 const std::optional<fs::path>& submitted) {
   const fs::path grader = bin / bin_name("exercise", e.number);
   Graded g;
-  if (!fs::exists(grader)) {
+  if (submitted && !fs::exists(*submitted / (e.name() + ".cpp"))) {
+    // Autograding: the student did not hand this exercise in (it is not a compile error).
+    g = course::without_grader(e, "not started",
+                               fmt::format("not submitted (no {0}.cpp in the submission)",
+                                           e.name()));
+  } else if (!fs::exists(grader)) {
     g = course::without_grader(e, "does not compile",
                                fmt::format("exercises/{}.cpp does not compile (see the build errors above)", e.name()));
   } else {
@@ -96,11 +109,11 @@ Graded grade_one(const fs::path& bin, const fs::path& state, const ListedExercis
 }
 
 std::vector<Graded> grade_all(const fs::path& bin, const fs::path& state, const course::CourseList& list,
-                              const RunAs& as) {
+                              const RunAs& as, const std::optional<fs::path>& submitted = std::nullopt) {
   std::error_code ec;
   fs::create_directories(state, ec);
   std::vector<Graded> all;
-  for (const ListedExercise& e : list.exercises) all.push_back(grade_one(bin, state, e, as));
+  for (const ListedExercise& e : list.exercises) all.push_back(grade_one(bin, state, e, as, submitted));
   return all;
 }
 
@@ -217,7 +230,10 @@ std::optional<Hints> read_hints(const fs::path& bin, const ListedExercise& e) {
 }
 
 // The next hint for exercise n: for the first part not passing in the last verdict, one
-// level more each time it is asked (remembered in STATE/course.state).
+// level more each time it is asked (remembered in STATE/course.state). The first level is
+// the hint of the check that failed in that verdict, when it had one of its own (a check
+// about the limit says how to keep to the limit, not the part's general nudge); the
+// stronger hint and the approach are the part's.
 int hint(const fs::path& bin, const fs::path& state, const course::CourseList& list, int n, bool all,
          const Say& say, const std::string& who) {
   const ListedExercise* e = list.find(n);
@@ -243,12 +259,14 @@ int hint(const fs::path& bin, const fs::path& state, const course::CourseList& l
     return hints ? 0 : 1;
   }
   if (!hints) return 1;
-  // Which part: the first one the last grading did not pass.
+  // Which part: the first one the last grading did not pass, and the hint it gave then.
   int which = 1;
+  std::string failed_check_hint;
   if (const auto last = course::load_graded(state, *e))
     for (const course::GradedPart& p : last->parts)
       if (!p.passed()) {
         which = p.number;
+        failed_check_hint = p.hint;
         break;
       }
   const course::ListedPart* part = e->part(which);
@@ -262,8 +280,10 @@ int hint(const fs::path& bin, const fs::path& state, const course::CourseList& l
   fs::create_directories(state, ec);
   course::write_remembered(state, kv);
   static const char* kLevel[] = {"a nudge", "a stronger hint", "the approach"};
+  const bool for_the_check = level == 1 && !failed_check_hint.empty() && failed_check_hint != hint_of(which, 0);
   fmt::print("Exercise {}, part {} · {} — hint {} of 3 ({}):\n  {}\n", e->nn(), which,
-             part != nullptr ? part->name : "", level, kLevel[level - 1], hint_of(which, level - 1));
+             part != nullptr ? part->name : "", level, for_the_check ? "about the check that failed" : kLevel[level - 1],
+             for_the_check ? failed_check_hint : hint_of(which, level - 1));
   if (level < 3) fmt::print("(ask again for more: {})\n", say.hint(n));
   return 0;
 }
@@ -384,6 +404,10 @@ int main(int argc, char** argv) {
     c->add_option("--run-as", user, "Run the graders as this (unprivileged) user")->option_text("USER");
   grade->add_option("--integrity", integrity_file, "The integrity scan's hits (file:line: construct a line)")
       ->option_text("FILE");
+  std::string submitted_dir;
+  grade->add_option("--submitted", submitted_dir,
+                    "Autograding: the submitted exercise files; an exercise without one is 'not submitted'")
+      ->option_text("DIR");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -429,7 +453,8 @@ int main(int argc, char** argv) {
   if (*check_cmd) return list_check(bin, list, n);
   std::vector<Graded> graded;
   try {
-    graded = grade_all(bin, state, list, as);
+    graded = grade_all(bin, state, list, as,
+                       submitted_dir.empty() ? std::nullopt : std::optional<fs::path>(submitted_dir));
   } catch (const std::exception& e) {
     // Not expected (supervise and judge do not throw); the files are still written.
     std::fprintf(stderr, "coop_grade: %s\n", e.what());

@@ -15,7 +15,7 @@ extern "C" const char* __tsan_default_options() { return "halt_on_error=1"; }
 
 namespace grading {
 
-void fail(std::string message) { throw Failure{std::move(message)}; }
+void fail(std::string message, Hint hint) { throw Failure{std::move(message), std::move(hint.text)}; }
 
 coop::Clock::duration elapsed() { return coop::elapsed(); }
 
@@ -54,7 +54,7 @@ void fail_on_warnings(const std::vector<coop::Diagnostic>& diagnostics, std::siz
                  "catching it and waiting again";
         break;
     }
-    fail(fmt::format("the runtime warned: {}. {}", d.message, advice));
+    fail(fmt::format("the runtime warned: {}", d.message), Hint{advice + "."});
   }
 }
 

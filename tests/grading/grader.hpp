@@ -9,9 +9,15 @@
 //            {"a nudge", "a stronger hint", "the approach"}, [] {
 //              auto r = grading::run(fetch_all({...}));
 //              grading::check_eq(r, std::vector<int>{...}, "fetch_all's result");
+//              grading::check(r.size() == 5, "fetch_all of 5 sources returned ... results",
+//                             grading::Hint{"One result per source, each from its own fetch."});
 //            });
 //     return g.main(argc, argv);
 //   }
+//
+// A failing part shows one hint: the failed check's own (grading::Hint), else the part's
+// first. A part that runs an earlier part's code says so (grading::BuildsOn), and its
+// failure then says to fix that part first.
 //
 // Each part runs in a child process of its own, with a time limit: a part that hangs is
 // reported as a hang (with DeadlockError's message when the runtime detects a deadlock), a
@@ -28,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,18 +45,31 @@
 
 namespace grading {
 
-// A check that did not hold. The message says what was expected and what happened.
-struct Failure {
-  std::string message;
+// What to change when one check fails, in a sentence that teaches (not the solution). A
+// part has three hints of its own (Grader::part), but they are about the part as a whole:
+// a check whose failure the part's first hint does not explain carries its own, and that
+// is the hint shown when it fails (`./coop run`, `./coop hint`). Written at the check:
+//
+//   grading::check(most <= 2, "3 fetches were in flight at once; the limit was 2",
+//                  grading::Hint{"Start a fetch only when fewer than `limit` are running."});
+struct Hint {
+  std::string text;  // empty: the part's first hint says it
 };
 
-[[noreturn]] void fail(std::string message);
-inline void check(bool ok, const std::string& message) {
-  if (!ok) fail(message);
+// A check that did not hold. The message says what was expected and what happened; the
+// hint, when the check has one, what to change.
+struct Failure {
+  std::string message;
+  std::string hint;
+};
+
+[[noreturn]] void fail(std::string message, Hint hint = {});
+inline void check(bool ok, const std::string& message, const Hint& hint = {}) {
+  if (!ok) fail(message, hint);
 }
 template <class Got, class Want>
-void check_eq(const Got& got, const Want& want, std::string_view what) {
-  if (!(got == want)) fail(fmt::format("{}: got {}, expected {}", what, got, want));
+void check_eq(const Got& got, const Want& want, std::string_view what, const Hint& hint = {}) {
+  if (!(got == want)) fail(fmt::format("{}: got {}, expected {}", what, got, want), hint);
 }
 
 // What happened during one grading::run: the trace of every task, and the warnings.
@@ -188,6 +208,13 @@ coop::Task<void> stop(coop::TaskHandle<T> h) {
   }
 }
 
+// Grader::part's mark of a part that builds on earlier ones: grading::BuildsOn{3}, or
+// grading::BuildsOn{1, 2} when its check runs the code of both.
+struct BuildsOn {
+  BuildsOn(std::initializer_list<int> earlier) : parts(earlier) {}
+  std::vector<int> parts;  // earlier parts' numbers
+};
+
 class Grader {
  public:
   Grader(int number, std::string topic, std::string title);
@@ -198,6 +225,12 @@ class Grader {
   // A graded part: its name, what it checks (one or two sentences), three hints (a nudge,
   // a stronger one, the approach), and the check itself.
   void part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check);
+  // A part whose check also runs what an earlier part grades (part 4 waits on part 3's
+  // Latch, say): when that part fails, this one's failure says so, and that it may fail
+  // only because of it. Written first, so that it reads as the part's heading:
+  //   g.part(grading::BuildsOn{3}, "Latch::wait_for: ...", ...);
+  void part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
+            std::function<void()> check);
 
   // Runs the parts (each in its own process) and reports. See part_runner.cpp for the flags.
   int main(int argc, char** argv);

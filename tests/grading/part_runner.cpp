@@ -13,8 +13,10 @@
 // --report FILE (coop_grade passes /dev/fd/3) gets lines of tab-separated fields, with
 // backslash, tab and newline escaped (course/report.hpp reads them):
 //   exercise <N> <topic> <title>          first, as Grader::main begins
-//   part <K> <status> <seconds> <name> <what> <message> <output>    as each part ends
+//   part <K> <status> <seconds> <name> <what> <message> <output> <hint>    as each part ends
 //   end <state>                           last
+// <hint> is the hint shown with a part that did not pass: the failed check's own
+// (grading::Hint), else the part's first; empty for a part that passed or is not started.
 // Each line is written whole, unbuffered, the moment it is known, so the parent can say how
 // far a grader got when it had to kill it.
 //
@@ -54,7 +56,7 @@ namespace grading {
 namespace {
 
 constexpr std::size_t kOutputCap = 4096;  // bytes of a part's output kept for the report
-constexpr int kResultFd = 3;              // where a part writes "status\nmessage"
+constexpr int kResultFd = 3;              // where a part writes "status\nhint\nmessage" (hint escaped)
 
 // A part's limits besides its time: enough for any check of the course, far too little for
 // a runaway. Address space is not limited under sanitizers (see supervise.hpp).
@@ -71,11 +73,13 @@ struct PartDef {
   std::string name, what;
   std::array<std::string, 3> hints;
   std::function<void()> check;
+  std::vector<int> builds_on;  // the earlier parts whose code this one's check also runs (BuildsOn)
 };
 
 struct Result {
   std::string status;   // passed | failed | not started | hang | crash
   std::string message;  // why (empty when passed)
+  std::string hint;     // the failed check's own hint (grading::Hint); empty: it had none
   std::string output;   // what the part printed, capped, valid UTF-8
   double seconds = 0;
 };
@@ -96,9 +100,10 @@ void write_all(int fd, std::string_view text) {
   }
 }
 
-// In the child: runs the check and writes "status\nmessage" to `fd`.
+// In the child: runs the check and writes "status\nhint\nmessage" to `fd` (the hint
+// escaped, so that it is one line).
 [[noreturn]] void run_in_child(const PartDef& p, int fd) {
-  std::string status = "passed", message;
+  std::string status = "passed", message, hint;
   try {
     p.check();
   } catch (const exercise::NotDone& e) {
@@ -107,6 +112,7 @@ void write_all(int fd, std::string_view text) {
   } catch (const Failure& f) {
     status = "failed";
     message = f.message;
+    hint = f.hint;
   } catch (const coop::DeadlockError& e) {
     status = "hang";
     message = e.what();  // it begins "deadlock: "
@@ -122,7 +128,7 @@ void write_all(int fd, std::string_view text) {
   }
   std::fflush(stdout);
   std::fflush(stderr);
-  write_all(fd, status + "\n" + message);
+  write_all(fd, status + "\n" + course::escape_field(hint) + "\n" + message);
   ::_exit(0);
 }
 
@@ -159,9 +165,11 @@ Result run_part(const PartDef& p, double timeout) {
   if (o.how == How::timed_out) {
     r.status = "hang";
     r.message = fmt::format("no result after {:g} s: stopped (an endless loop, or a wait that never ends)", timeout);
-  } else if (o.how == How::exited && nl != std::string::npos && is_status(std::string_view(o.report).substr(0, nl))) {
+  } else if (const std::size_t nl2 = nl == std::string::npos ? nl : o.report.find('\n', nl + 1);
+             o.how == How::exited && nl2 != std::string::npos && is_status(std::string_view(o.report).substr(0, nl))) {
     r.status = o.report.substr(0, nl);
-    r.message = o.report.substr(nl + 1);
+    r.hint = course::unescape_field(std::string_view(o.report).substr(nl + 1, nl2 - nl - 1));
+    r.message = o.report.substr(nl2 + 1);
   } else {
     r.status = "crash";
     if (o.how == How::exited)
@@ -246,7 +254,21 @@ Grader::Grader(int number, std::string topic, std::string title)
 Grader::~Grader() = default;
 
 void Grader::part(std::string name, std::string what, std::array<std::string, 3> hints, std::function<void()> check) {
-  impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check)});
+  impl_->parts.push_back({std::move(name), std::move(what), std::move(hints), std::move(check), {}});
+}
+
+void Grader::part(BuildsOn earlier, std::string name, std::string what, std::array<std::string, 3> hints,
+                  std::function<void()> check) {
+  // Only earlier parts: the runner knows their verdicts by the time this one ends.
+  const int n = static_cast<int>(impl_->parts.size()) + 1;
+  for (const int k : earlier.parts)
+    if (k < 1 || k >= n) {
+      std::fprintf(stderr, "grader: part %d '%s' builds on part %d, which is not an earlier part\n", n, name.c_str(),
+                   k);
+      std::abort();
+    }
+  impl_->parts.push_back(
+      {std::move(name), std::move(what), std::move(hints), std::move(check), std::move(earlier.parts)});
 }
 
 namespace {
@@ -314,7 +336,11 @@ int Grader::main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   if (!quiet) fmt::print("Exercise {:02} · {} — {}\n", g.number, g.topic, g.title);
   int passed = 0, not_started = 0, ran = 0;
-  int first_failing = 0;  // the first part that failed, hung or crashed
+  // Each part's status once it has run ("" until then, or when --part skips it).
+  std::vector<std::string> statuses(static_cast<std::size_t>(n));
+  const auto is_failing = [](const std::string& status) {
+    return !status.empty() && status != "passed" && status != "not started";
+  };
   for (int i = 0; i < n; ++i) {
     if (only != 0 && only != i + 1) continue;
     const PartDef& p = g.parts[static_cast<std::size_t>(i)];
@@ -322,15 +348,32 @@ int Grader::main(int argc, char** argv) {
     ++ran;
     passed += r.status == "passed" ? 1 : 0;
     not_started += r.status == "not started" ? 1 : 0;
-    if (r.status != "passed" && r.status != "not started") {
-      if (first_failing != 0)
-        r.message += fmt::format("\npart {} fails too: fix the first failing part first (this one may fail only because of it)",
-                                 first_failing);
-      else
-        first_failing = i + 1;
+    statuses[static_cast<std::size_t>(i)] = r.status;
+    // A part that runs an earlier part's code fails whenever that code is wrong: say so, so
+    // the student fixes the earlier part first instead of chasing this one.
+    if (is_failing(r.status)) {
+      std::vector<int> failed;  // the parts this one builds on that fail
+      for (const int k : p.builds_on)
+        if (is_failing(statuses[static_cast<std::size_t>(k - 1)])) failed.push_back(k);
+      std::string which;
+      for (std::size_t j = 0; j < failed.size(); ++j)
+        which += fmt::format("{}part {} ({})", j == 0 ? "" : j + 1 < failed.size() ? ", " : " and ", failed[j],
+                             g.parts[static_cast<std::size_t>(failed[j] - 1)].name);
+      if (!failed.empty())
+        r.message += failed.size() == 1
+                         ? fmt::format("\npart {} fails too, and it builds on {}, which fails: fix part {} first "
+                                       "(this part may fail only because of it)",
+                                       i + 1, which, failed[0])
+                         : fmt::format("\npart {} fails too, and it builds on {}, which fail: fix those first (this "
+                                       "part may fail only because of them)",
+                                       i + 1, which);
     }
+    // The hint shown: the failed check's own, else the part's nudge.
+    const std::string hint = r.status == "passed" || r.status == "not started" ? ""
+                             : !r.hint.empty()                                  ? r.hint
+                                                                                : p.hints[0];
     out.line({"part", std::to_string(i + 1), r.status, fmt::format("{:.3f}", r.seconds), p.name, p.what, r.message,
-              r.output});
+              r.output, hint});
     if (quiet) continue;
     const char* mark = r.status == "passed" ? "✓" : r.status == "not started" ? "○" : "✗";
     fmt::print("  {} part {} · {}{}\n", mark, i + 1, p.name,
@@ -345,7 +388,7 @@ int Grader::main(int argc, char** argv) {
           if (!o.empty() && o.back() == '\n') o.remove_suffix(1);
           print_indented(o, "        | ");
         }
-        fmt::print("      hint: {}\n", p.hints[0]);
+        print_indented("hint: " + hint, "      ");
       }
     }
     std::fflush(stdout);

@@ -57,7 +57,9 @@ while IFS="$tab" read -r k name hint1 rest; do
       *) echo "  ○ part $k · $name — not started"; echo "      what part $k checks"; echo "      $message" ;;
     esac
   fi
-  [ -z "$report" ] || printf 'part\t%s\t%s\t0.010\t%s\twhat part %s checks\t%s\t\n' "$k" "$status" "$name" "$k" "$message" >>"$report"
+  shown=""  # the hint shown with a part that did not pass (here the part's first)
+  [ "$status" != failed ] || shown=$hint1
+  [ -z "$report" ] || printf 'part\t%s\t%s\t0.010\t%s\twhat part %s checks\t%s\t\t%s\n' "$k" "$status" "$name" "$k" "$message" "$shown" >>"$report"
 done <"$parts"
 [ -z "$report" ] || printf 'end\t%s\n' "$summary" >>"$report"
 echo "  exercise $nn: $summary ($passed of $total parts pass)"

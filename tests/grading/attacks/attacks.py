@@ -40,6 +40,10 @@ USER = "coop-grader"
 PRELUDE = r"""// An attack on the autograder (tests/grading/attacks/attacks.py): not an answer.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -97,7 +101,8 @@ namespace {
 """
 
 # name: (kind, code). kind "static": run at static initialisation; "part": run inside a part,
-# just before each stub's exercise::todo; "append": code at the end of the file.
+# just before each stub's exercise::todo; "append": code at the end of the file; "bare": the same
+# without the prelude (its includes are what the text scan flags).
 ATTACKS = {
     "hang_static": ("static", "for (volatile int i = 0;; i = i) {}"),
     "sigstop_static": ("static", "raise(SIGSTOP);"),
@@ -122,8 +127,23 @@ extern "C" ssize_t write(int fd, const void* buf, size_t n) {
   (void)syscall(SYS_write, fd, s.data(), s.size());
   return static_cast<ssize_t>(n);
 }"""),
+    # The same forgery with nothing the text scan looks for: `write` is defined with the
+    # signature a coop header already declared with C linkage, so it has C linkage without
+    # saying so, and dprintf reaches the C library's own write. Only the compiled object
+    # shows it (integrity.py --object).
+    "interpose_write_unmarked": ("bare", r"""
+ssize_t write(int fd, const void* buf, size_t n) {
+  std::string s(static_cast<const char*>(buf), n);
+  for (const std::string from : {"\tnot started\t", "\tfailed\t"})
+    for (std::size_t at; (at = s.find(from)) != std::string::npos;) s.replace(at, from.size(), "\tpassed\t");
+  return dprintf(fd, "%.*s", static_cast<int>(s.size()), s.data()) < 0 ? -1 : static_cast<ssize_t>(n);
+}"""),
     "atexit_rewrite_static": ("static", 'std::atexit([] { write_everywhere(forged_report("@NN@")); });'),
     "daemon_static": ("static", """
+      // Objects that outlive every process: System V shared memory, a semaphore, a queue.
+      (void)shmget(IPC_PRIVATE, 1 << 20, IPC_CREAT | 0600);
+      (void)semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+      (void)msgget(IPC_PRIVATE, IPC_CREAT | 0600);
       if (fork() == 0) {
         setsid();
         if (fork() == 0) {
@@ -146,7 +166,7 @@ extern "C" ssize_t write(int fd, const void* buf, size_t n) {
 
 # Attacks that write a report of their own from inside the grader's process: no report
 # validation can tell a perfect forgery from the grader's own words.
-FORGERIES = {"forge_pipe_static", "interpose_write"}
+FORGERIES = {"forge_pipe_static", "interpose_write", "interpose_write_unmarked"}
 
 SUBMISSIONS = {
     # Gradescope's flat layout: NN_topic.cpp at the top.
@@ -158,7 +178,7 @@ SUBMISSIONS = {
     # be used (each holds #error).
     "b": {"layout": "repository", "files": {
         "01": "interpose_write", "02": "solution+grading_namespace", "03": "solution", "04": "atexit_rewrite_static",
-        "05": "daemon_static", "06": "replace_grader_static", "07": "lines_2m_part", "08": "solution",
+        "05": "daemon_static", "06": "replace_grader_static", "07": "lines_2m_part", "08": "interpose_write_unmarked",
         "09": "solution"}},
 }
 
@@ -198,6 +218,8 @@ def attack_source(stub, kind, code):
         return PRELUDE + stub + f"\nnamespace {{\n[[maybe_unused]] const int attack = [] {{\n{code}\n  return 0;\n}}();\n}}\n"
     if kind == "append":
         return PRELUDE + stub + "\n" + code + "\n"
+    if kind == "bare":  # appended, without the prelude's includes (which the text scan flags)
+        return stub + "\n" + code + "\n"
     # In a part: before every stub's exercise::todo, so whichever part the grader runs first
     # runs it.
     return PRELUDE + re.sub(r"^([ \t]*)(exercise::todo\()", lambda m: m.group(1) + "{\n" + code + "\n}\n"
@@ -226,6 +248,17 @@ def make_submission(key, spec, source, tree, work, out):
         if spec["layout"] == "repository":
             open(os.path.join(target, name + ".hpp"), "w").write("#error the submitted header must not be used\n")
     return folder
+
+
+def user_ipc():
+    """The System V IPC objects the graders' user made or owns (ipcs -c: id perms cuid cgid
+    uid gid, names in full; the default listing cuts them to 10 characters)."""
+    left = []
+    for kind in ("m", "s", "q"):
+        out = subprocess.run(["ipcs", "-" + kind, "-c"], capture_output=True, text=True).stdout
+        left += [f"{kind}:{f[0]}" for f in (line.split() for line in out.splitlines())
+                 if len(f) >= 6 and f[0].isdigit() and USER in (f[2], f[4])]
+    return " ".join(left)
 
 
 def user_processes():
@@ -338,6 +371,19 @@ def main(argv):
                       f"{what}: exit {code} in {took:.1f} s, {lines[:1]}")
     checks.expect(open(marker).read() == '{"before": true}', "bad input left grade/ untouched")
 
+    # ---- nothing handed in: graded, every exercise "not submitted", not "does not compile" ------
+    empty = os.path.join(work, "empty")
+    shutil.rmtree(empty, ignore_errors=True)
+    os.makedirs(empty)
+    open(os.path.join(empty, "README.md"), "w").write("my answers are elsewhere\n")
+    code, log, took = grade(root, work, empty, out, env)
+    results, _ = validate(out, checks)
+    if results is not None:
+        said_why = [t for t in results.get("tests", []) if "not submitted" in str(t.get("output", ""))]
+        checks.expect(code == 0 and results.get("score") == 0 and len(said_why) == results.get("max_score"),
+                      f"an empty submission: exit {code}, score {results.get('score')}, "
+                      f"{len(said_why)} of {results.get('max_score')} parts say 'not submitted'")
+
     # ---- the hostile submissions ----------------------------------------------------------------
     for key, spec in SUBMISSIONS.items():
         print(f"submission {key}: " + ", ".join(f"{nn} {what}" for nn, what in spec["files"].items()))
@@ -352,6 +398,9 @@ def main(argv):
             if os.path.exists(os.path.join(out, "results.json")) else ""
         if results is None:
             continue
+        spent = results.get("execution_time")
+        checks.expect(isinstance(spent, int) and spent >= took - 15,
+                      f"execution_time is the whole run, the build included ({spent} s of {took:.0f} s)")
         integrity = [t for t in results.get("tests", []) if str(t.get("name", "")).startswith("integrity")]
         for nn, what in spec["files"].items():
             tests = tests_of(results, nn)
@@ -377,12 +426,16 @@ def main(argv):
                 checks.expect(f"{names[nn]}.cpp" not in flagged, f"{nn} solution: no integrity hit")
             elif what not in ("memory_3gib_part", "euro_part", "lines_2m_part", "hang_static", "sleep_static"):
                 checks.expect(f"{names[nn]}.cpp" in flagged, f"{nn} {what}: flagged by the integrity scan")
+            if what == "interpose_write_unmarked":
+                checks.expect(f"{names[nn]}.cpp: defines `write` with C linkage" in flagged,
+                              f"{nn} {what}: flagged from its compiled object")
         if integrity:
             checks.expect(all(t.get("visibility") == "hidden" for t in integrity), "the integrity entry is hidden")
         time.sleep(3)
         after = hashlib.sha256(open(os.path.join(out, "results.json"), "rb").read()).hexdigest()
         checks.expect(before == after, "results.json unchanged 3 s after grading ended")
         checks.expect(user_processes() == "", f"still no process of {USER}")
+        checks.expect(user_ipc() == "", f"no System V IPC object of {USER} is left: {user_ipc()!r}")
 
     print(f"\n{len(checks.failed)} check(s) failed")
     for f in checks.failed:

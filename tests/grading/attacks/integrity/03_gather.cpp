@@ -143,3 +143,8 @@ static void calls(int fd, const char* path) {
   auto* f = &kill;
   (void)f;
 }
+// expect: extern "C"
+extern R"(C)" int raw_string_linkage();
+// expect: a line splice
+int sp\
+liced = 0;
