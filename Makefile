@@ -121,16 +121,13 @@ lesson: $(BUILD)/CMakeCache.txt
 # past errors; `make test` still fails at the end. It fails when an exercise is failing,
 # never merely because exercises are not started.
 GRADE      := $(BUILD)/tests/coop_grade
-COURSE     := $(BUILD)/course/course
-# Everything is built by the course command, which builds as `cmake --build` does and then
-# makes sure of each exercise's grader as ./coop run does: of the files as saved now (a save
-# during the build is built again, not graded as the text the compiler read), and removed,
-# so the old code is never graded in its place, when the exercise no longer compiles.
+# Everything is built by the course command (through ./coop, which builds that command first,
+# as make exercise does), which builds as `cmake --build` does and then makes sure of each
+# exercise's grader as ./coop run does: of the files as saved now (a save during the build is
+# built again, not graded as the text the compiler read), and removed, so the old code is
+# never graded in its place, when the exercise no longer compiles.
 # $(call BUILD_EVERYTHING) shows the build; $(call BUILD_EVERYTHING,--quiet) only its errors.
-BUILD_EVERYTHING = if cmake --build $(BUILD) -j $(JOBS) --target course >$(BUILD)/course-build.log 2>&1; \
-	  then $(COURSE) build $(1); \
-	  else grep -E "error|Error" $(BUILD)/course-build.log | head -20 >&2; \
-	    echo "the course command did not build (full log: $(BUILD)/course-build.log)" >&2; false; fi
+BUILD_EVERYTHING = COOP_BUILD=$(abspath $(BUILD)) ./coop build $(1)
 GRADE_DIRS := $(BUILD)/tests $(BUILD)/grade-state
 
 test: $(BUILD)/CMakeCache.txt
