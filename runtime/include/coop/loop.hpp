@@ -170,14 +170,16 @@ class TaskBase : public ListNode, public Pooled {
   std::uint32_t refs_ = 1;                     // the loop's, until it finishes; +1 per handle
   State state_ = State::created;
   Outcome outcome_ = Outcome::pending;
-  bool cancel_pending_ = false;                // a cancel() for the next park() to deliver (it
+  // The five flags are bit-fields: one byte between them keeps the record within the
+  // pool's 128-byte class (labelled optimisation; plain bools read the same).
+  bool cancel_pending_ : 1 = false;            // a cancel() for the next park() to deliver (it
                                                // came while created or running, or its wake
                                                // handed over what cannot be given back)
-  bool cancel_delivered_ = false;              // a CancelledError was thrown into it: returning
+  bool cancel_delivered_ : 1 = false;          // a CancelledError was thrown into it: returning
                                                // normally afterwards swallows it (warned)
-  bool shutdown_cancelled_ = false;            // run() is winding down and cancelled it
-  bool retrieved_ = false;                     // someone looked at its exception
-  bool reported_ = false;                      // its exception was reported as unretrieved
+  bool shutdown_cancelled_ : 1 = false;        // run() is winding down and cancelled it
+  bool retrieved_ : 1 = false;                 // someone looked at its exception
+  bool reported_ : 1 = false;                  // its exception was reported as unretrieved
 };
 
 class Loop {
