@@ -276,6 +276,50 @@ Task<std::vector<Record>> cancel_timed_waiter() {
   co_return log;
 }
 
+// A waiter that wakes must leave nothing registered behind it: whichever of the latch and the
+// timer woke it, the other is unregistered before wake(). A Timer's destructor cancels a timer
+// left set, and a waiter is normally destroyed right after it wakes (it lives in the co_await
+// expression), so a forgotten timer does no visible harm there. These waiters are named, so
+// they outlive their co_await, and the check reads scheduled() while they are still alive:
+// no destructor has had the chance to clean up.
+struct NamedWait {
+  bool opened = false;
+  bool timer_left = false;  // w.scheduled() right after the co_await returned or threw
+};
+
+Task<void> named_timed_waiter(ex01::Latch& latch, NamedWait& out, Duration limit) {
+  auto w = latch.wait_for(limit);
+  try {
+    out.opened = co_await w;
+  } catch (const coop::CancelledError&) {
+    out.timer_left = w.scheduled();
+    throw;  // stay cancelled: only look, don't swallow it
+  }
+  out.timer_left = w.scheduled();
+}
+
+// Opened by count_down at 50 ms, well before its 1 h limit.
+Task<NamedWait> opened_before_the_limit() {
+  ex01::Latch latch(1, "gate");
+  NamedWait r;
+  coop::TaskHandle<void> e = coop::create_task(named_timed_waiter(latch, r, 1h), "e");
+  co_await coop::sleep(50ms);
+  latch.count_down();
+  co_await e;
+  co_return r;
+}
+
+// Cancelled at 50 ms while parked in wait_for(1h).
+Task<NamedWait> cancelled_before_the_limit() {
+  ex01::Latch latch(1, "gate");
+  NamedWait r;
+  coop::TaskHandle<void> f = coop::create_task(named_timed_waiter(latch, r, 1h), "f");
+  co_await coop::sleep(50ms);
+  f.cancel();
+  co_await join_quietly(f);
+  co_return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -493,7 +537,7 @@ int main(int argc, char** argv) {
   g.part(grading::BuildsOn{3}, "Latch::wait_for: two ways to wake, one wake",
          "With Latch(1) opened at 300 ms: wait_for(100ms) gives false at 100 ms, wait_for(500ms) gives true at "
          "300 ms, wait() true at 300 ms; wait_for on an open latch gives true without suspending; a task cancelled "
-         "in wait_for(1h) ends at once.",
+         "in wait_for(1h) ends at once; a waiter that wakes leaves no timer set.",
          {"The Waiter is also a coop::Timer, like sleep's awaiter: the loop calls on_timer() when the "
           "deadline passes. Either the latch or the timer wakes the task; the other must be unregistered.",
           "In await_suspend, after park and push_back: if (timeout_) set a timer with call_later(*timeout_). "
@@ -538,6 +582,30 @@ int main(int argc, char** argv) {
                                 ", expected 50 ms, when it was cancelled",
                             grading::Hint{"on_cancel unlinks the waiter from the latch and removes its timer too (if "
                                            "scheduled()): a timer left behind fires later for a waiter that is gone."});
+           }
+           {
+             grading::Run run;
+             const NamedWait r = run_traced(opened_before_the_limit(), run);
+             grading::check(r.opened, "a named wait_for(1h) opened by count_down at 50 ms gave false, expected true");
+             grading::check(!r.timer_left,
+                            "after `bool ok = co_await w;` with w = latch.wait_for(1h), opened by count_down at "
+                            "50 ms, w.scheduled() is still true: the waiter was woken with its 1 h timer still set",
+                            grading::Hint{"opened() must cancel_timer() before wake(): the latch woke the task, so the "
+                                          "timer has nothing left to do. Left set, it would fire later and call "
+                                          "on_timer() on a wait that is already over."});
+           }
+           {
+             grading::Run run;
+             const NamedWait r = run_traced(cancelled_before_the_limit(), run);
+             grading::check(run.outcome("f") == coop::Outcome::cancelled,
+                            fmt::format("a named wait_for(1h) cancelled at 50 ms ended as {}, expected cancelled",
+                                        coop::to_string(run.outcome("f"))));
+             grading::check(!r.timer_left,
+                            "after a named w = latch.wait_for(1h) was cancelled at 50 ms and its co_await threw "
+                            "CancelledError, w.scheduled() is still true: the cancelled wait kept its 1 h timer",
+                            grading::Hint{"on_cancel() must cancel_timer(): the task stops waiting, so the timer has "
+                                          "nothing left to do. (The latch's list needs nothing from you: the loop "
+                                          "takes a cancelled waiter out of its WaitList before on_cancel runs.)"});
            }
          });
 
