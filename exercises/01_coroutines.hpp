@@ -1,5 +1,13 @@
 // Exercise 01 — coroutines: write awaitables by hand (lesson 01).
 //
+// Two halves. Parts 1 and 2 need only the awaiter protocol (below) and coop::sleep: read
+// runtime/include/coop/sleep.hpp first, the smallest awaitable in coop. Parts 3 and 4
+// build on the public kernel, runtime/include/coop/lowlevel.hpp (Wait, WaitList, Timer):
+// read event.hpp first for part 3 (an Event is a Latch that opens at once), and sleep.hpp
+// again for part 4 (its awaiter is a Wait and a Timer, as your Waiter will be). Frame,
+// handle, promise, awaiter, suspension point, step, turn: docs/glossary.md says each in a
+// few lines.
+//
 // `co_await x` asks x three questions, in this order (lesson 01, step 2):
 //   await_ready()     Is the result already here? true: don't suspend at all, go straight
 //                     to await_resume.
@@ -8,12 +16,12 @@
 //   await_resume()    The task goes on: return the value of the co_await expression (or throw).
 //
 // In coop, whoever resumes a task is always the loop, and every wait goes through its one
-// door, coop::Wait (runtime/include/coop/lowlevel.hpp): park(h) in await_suspend, wake()
-// when the awaited thing happens, throw_if_interrupted() in await_resume. That is how the loop
-// can trace every suspension, cancel any wait and name every blocked task in a deadlock report.
-// An awaitable that keeps the handle for itself (and calls h.resume() later) is a UsageError:
+// door, coop::Wait (lowlevel.hpp): park(h) in await_suspend, wake() when the awaited thing
+// happens, throw_if_interrupted() in await_resume. That is how the loop can trace every
+// suspension, cancel any wait and name every blocked task in a deadlock report. An
+// awaitable that keeps the handle for itself (and calls h.resume() later) is a UsageError:
 // the loop sees a task that suspended without parking, which nothing would ever resume.
-// Read runtime/include/coop/sleep.hpp (the smallest Wait) and event.hpp before part 3.
+// Part 2 meets this door only through the SleepAwaiter it wraps; parts 3 and 4 use it.
 //
 // You write the member functions declared below (without a body) in
 // exercises/01_coroutines.cpp. The grader (tests/grading/01_coroutines.cpp) runs them under
