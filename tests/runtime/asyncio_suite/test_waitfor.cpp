@@ -519,12 +519,14 @@ TEST_CASE("AsyncioWaitForTest.test_wait_for_issue86296") {
   for (int turns : {1, 2}) {
     CAPTURE(turns);
     bool reached_end = false;
-    run_virtual([](bool* reached_end, int turns) -> Task<void> {
-      auto task = create_task([](bool* reached_end) -> Task<void> {
+    bool wait_for_returned = false;
+    run_virtual([](bool* reached_end, bool* wait_for_returned, int turns) -> Task<void> {
+      auto task = create_task([](bool* reached_end, bool* wait_for_returned) -> Task<void> {
         co_await wait_for([]() -> Task<void> { co_return; }(), 100s);
+        *wait_for_returned = true;
         co_await sleep(1s);
         *reached_end = true;
-      }(reached_end));
+      }(reached_end, wait_for_returned));
       for (int i = 0; i < turns; ++i) co_await sleep(0s);
       CHECK_FALSE(task.done());
       task.cancel();
@@ -536,7 +538,8 @@ TEST_CASE("AsyncioWaitForTest.test_wait_for_issue86296") {
       }
       CHECK(cancelled);
       CHECK(elapsed() == 0s);
-    }(&reached_end, turns));
+    }(&reached_end, &wait_for_returned, turns));
     CHECK_FALSE(reached_end);
+    CHECK(wait_for_returned == (turns == 2));  // where the cancel landed
   }
 }
