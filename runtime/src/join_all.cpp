@@ -23,7 +23,14 @@ void JoinAll::add(TaskBase& child) {
 
 bool JoinAll::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;  // a pending cancellation, and no child left to wait for
-  if (deadline_ && !stopping_) call_at(*deadline_);
+  if (deadline_ && !stopping_) {
+    try {
+      call_at(*deadline_);  // can throw (std::bad_alloc from the timer heap)
+    } catch (...) {
+      unpark();
+      throw;
+    }
+  }
   return true;
 }
 

@@ -1,6 +1,7 @@
 // test_lowlevel.cpp — the kernel (lowlevel.hpp) as a student uses it: an awaitable of one's
 // own on Wait and WaitList, a Timer, the loop's time. (The thread-safe door is in
 // test_threadsafe_callback.cpp, which runs under ThreadSanitizer too.)
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -155,4 +156,56 @@ TEST_CASE("elapsed() is the loop's time since run() began; outside a loop it is 
   CHECK(running);
   CHECK_FALSE(loop_running());
   CHECK_THROWS_AS(elapsed(), UsageError);
+}
+
+namespace {
+
+// An awaitable whose registration fails after it parked (a full timer heap, a closing pool):
+// it undoes the park with unpark() and lets the exception reach the co_await.
+class FailsAfterPark final : public Wait {
+ public:
+  FailsAfterPark() noexcept : Wait(WaitKind::other) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (!park(h)) return false;
+    unpark();
+    throw std::runtime_error("could not register");
+  }
+  void await_resume() const { throw_if_interrupted(); }
+};
+
+Task<std::string> fail_then_cancel_self(TaskHandle<std::string>* self) {
+  std::string log;
+  try {
+    co_await FailsAfterPark();
+  } catch (const std::runtime_error& e) {
+    log += std::string("caught '") + e.what() + "'";
+  }
+  // Running again, not parked: a cancel now is pending, for the next co_await. (Had the
+  // park stood, cancel() would abandon a wait whose awaiter is already destroyed.)
+  self->cancel();
+  try {
+    co_await sleep(0s);
+    log += "; sleep(0) returned";
+  } catch (const CancelledError&) {
+    log += "; cancelled at the next co_await";
+  }
+  co_await sleep(10ms);
+  log += "; then slept 10 ms";
+  co_return log;
+}
+
+}  // namespace
+
+TEST_CASE("Wait::unpark: an await_suspend that throws after park() leaves the task running, not parked") {
+  std::vector<Diagnostic> diagnostics;
+  std::string log;
+  run_virtual(
+      [&]() -> Task<void> {
+        TaskHandle<std::string> h;
+        h = create_task(fail_then_cancel_self(&h));
+        log = co_await h;
+      }(),
+      &diagnostics);
+  CHECK(log == "caught 'could not register'; cancelled at the next co_await; then slept 10 ms");
 }

@@ -149,7 +149,8 @@ class TaskBase : public ListNode, public Pooled {
   //             co_await of wait_ (whose await_resume runs first)
   //   done      finished (outcome_ != pending); off the live list.      wait_ == null
   // Transitions, all made by Loop: created -> running (step) or -> done (cancelled before
-  // it began); running -> waiting (park) or -> done (its body ended); waiting -> ready
+  // it began); running -> waiting (park; back to running if its await_suspend then fails:
+  // unpark) or -> done (its body ended); waiting -> ready
   // (wake); ready -> running (step); anything -> done when run() abandons it.
   // Cancellation invariant: at most one CancelledError is on its way. It is on its way when
   // cancel_pending_ is set, or when wait_ is set and wait_->cancelled_; the two never hold
@@ -252,6 +253,7 @@ class Loop {
 
   [[noreturn]] static void no_loop(const char* what);
   bool park(Wait& wait, std::coroutine_handle<> h);
+  void unpark(Wait& wait) noexcept;
   void wake(TaskBase& task) noexcept;
   void push_ready(TaskBase& task) noexcept;
   TaskBase* pop_ready() noexcept;
@@ -341,6 +343,15 @@ inline bool Loop::park(Wait& w, std::coroutine_handle<> h) {
   return true;
 }
 
+// waiting -> running again: the park is undone within the same step (Wait::unpark).
+inline void Loop::unpark(Wait& w) noexcept {
+  TaskBase* t = w.task_;
+  if (t == nullptr || t != running_ || t->wait_ != &w) return;
+  t->state_ = TaskBase::State::running;
+  t->wait_ = nullptr;
+  if (tracer_) tracer_->task_woken(TaskInfo(*t));
+}
+
 // waiting -> ready. wait_ stays: it is the co_await the task resumes from, where a cancel()
 // that comes before the task runs is thrown.
 inline void Loop::wake(TaskBase& t) noexcept {
@@ -387,6 +398,10 @@ class LoopAffinity {
 // ---- the kernel's Wait, inline: the other half of park and wake ------------------------
 
 inline bool Wait::park(std::coroutine_handle<> h) { return detail::Loop::current("co_await").park(*this, h); }
+
+inline void Wait::unpark() noexcept {
+  if (detail::Loop* loop = detail::Loop::current_or_null()) loop->unpark(*this);
+}
 
 inline void Wait::wake() noexcept {
   if (detail::Loop* loop = detail::Loop::current_or_null()) loop->wake(*task_);

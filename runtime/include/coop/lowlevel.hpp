@@ -51,6 +51,7 @@ bool loop_running() noexcept;
 // Protocol for a subclass (sleep.hpp is the smallest one):
 //   await_suspend(h):  if (!park(h)) return false;   // a pending cancel is delivered here
 //                      ...register (join a WaitList, call_later a Timer)...; return true;
+//                      (if registering throws: unpark(), then let it propagate)
 //   when it happens:   ...unregister...; wake();
 //   on_cancel():       unregister (a WaitList is left for you); return true, or false to
 //                      wake() later yourself (gather, waiting for its cancelled children)
@@ -104,6 +105,11 @@ class Wait : private detail::ListNode {
   // Parks the running task on this wait, to be resumed at `h`. Returns false, and does not
   // park, when a cancellation is pending: it is delivered at this co_await instead.
   bool park(std::coroutine_handle<> h);
+  // await_suspend parked, then could not register after all (it is about to throw): undo
+  // the park, so that the task is running again and the exception reaches its co_await.
+  // Without it the loop would take the task for parked on a Wait that is about to be
+  // destroyed. Register what can fail before park() where you can; this is for the rest.
+  void unpark() noexcept;
   // Makes the parked task ready to run. Call it once, after unregistering.
   void wake() noexcept;
   // Whether a task is parked here now.

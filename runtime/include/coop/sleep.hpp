@@ -25,10 +25,16 @@ class SleepAwaiter final : public Wait, public Timer {
 
   bool await_suspend(std::coroutine_handle<> h) {
     if (!park(h)) return false;  // a pending cancellation lands here
-    if (kind() == WaitKind::yield)
+    if (kind() == WaitKind::yield) {
       wake();  // back of the ready queue: runs next turn
-    else
-      call_later(duration_);
+    } else {
+      try {
+        call_later(duration_);  // can throw (std::bad_alloc from the timer heap)
+      } catch (...) {
+        unpark();  // not parked after all: the exception reaches the co_await
+        throw;
+      }
+    }
     return true;
   }
 

@@ -165,6 +165,7 @@ class [[nodiscard]] ThreadAwaiter final : public ThreadWait {
     } catch (...) {  // not queued after all (the pool began closing since check_open)
       job->waiter = nullptr;
       job_.release()->call_soon_threadsafe();  // comes back at once, uncounted, and is freed
+      unpark();  // the task runs on, and the exception reaches its co_await
       throw;
     }
     in_flight_ = job;
