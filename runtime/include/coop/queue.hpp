@@ -10,14 +10,17 @@
 // the first parked putter's item in (the putter is "admitted"). A task cancelled after such
 // a wake, before it resumed, gets CancelledError at that co_await and gives back what the
 // wake handed it (Wait::give_back), so nothing is lost or duplicated:
-//   * a getter's item goes to the next parked getter, or back to the FRONT of the queue
-//     (it was the oldest), order kept;
+//   * a getter's item goes to the next getter (one handed an item after it, else a parked
+//     one), or back to the FRONT of the queue (it was the oldest): order kept;
 //   * an admitted putter's item is taken out of the queue again: the put never happened,
 //     and the room goes to the next parked putter.
-// Two corners cannot be undone, and there the wake stands and the cancel lands at the
-// task's next co_await instead: the admitted item was already taken by a getter, or the
-// queue filled up again before a cancelled getter's item could go back (it would exceed
-// maxsize). So `wait_for(q.get(), d)` never loses an item, whenever the deadline falls.
+// Three corners cannot be undone, and there the wake stands and the cancel lands at the
+// task's next co_await instead: the admitted item was already taken by a getter; the queue
+// filled up again before a cancelled getter's item could go back (it would exceed
+// maxsize); or a getter that came later took a newer item meanwhile (the old one, given
+// back, could reach that getter after the newer one: each getter sees a producer's items
+// in the order they were put, as in asyncio). So `wait_for(q.get(), d)` never loses an
+// item, whenever the deadline falls.
 
 #pragma once
 
@@ -62,6 +65,9 @@ class Queue {
       queue_.affinity_.check_loop("Queue::get()");
       if (queue_.items_.empty()) return false;
       item_.emplace(queue_.pop_front());
+      // Taken past the items handed to getters that have not resumed: theirs are older, and
+      // one given back now would reach a getter after a newer one (see give_back).
+      queue_.handed_.for_each([](Getter& g) { g.overtaken_ = true; });
       queue_.admit_putters();
       return true;
     }
@@ -85,17 +91,30 @@ class Queue {
     }
 
    private:
-    // Cancelled after an item was handed to us: it goes back, to the next getter or to the
-    // front of the queue, unless the queue is full again (then we keep it: see the top).
+    // Cancelled after an item was handed to us: it goes back, unless the queue is full
+    // again (then we keep it: see the top). The getters handed items after ours have not
+    // resumed either (they were woken after us, so they run after us): ours, the oldest,
+    // goes to the first of them, theirs to the next, and the newest of those items goes to
+    // the next parked getter or to the front of the queue. So every getter still sees each
+    // producer's items in the order they were put, as in asyncio, where items wait in the
+    // queue until a getter runs.
+    // Nor when a getter that came later took a newer item meanwhile (overtaken_): ours,
+    // given back, could reach that getter after its newer one; the hand-over stands.
     bool give_back() noexcept override {
-      if (queue_.getters_.empty() && queue_.full()) return false;
+      if (overtaken_ || (queue_.getters_.empty() && queue_.full())) return false;
+      bool after_us = false;
+      queue_.handed_.for_each([&](Getter& later) {
+        if (after_us) std::swap(*item_, *later.item_);  // pass the older item down the line
+        after_us = after_us || &later == this;
+      });
       leave_list();  // off queue_.handed_
       queue_.put_back(std::move(*item_));
       item_.reset();
       return true;
     }
     Queue& queue_;
-    std::optional<T> item_;  // the item, once taken or handed over
+    std::optional<T> item_;   // the item, once taken or handed over
+    bool overtaken_ = false;  // handed an item, and a later getter took a newer one since
   };
 
   class Putter final : public Wait {
