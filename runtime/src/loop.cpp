@@ -239,7 +239,8 @@ bool Loop::cancel(TaskBase& t) {
     }
     case TaskBase::State::created:
     case TaskBase::State::running:
-      // Not started (its body will never run), or running: the next park() delivers it.
+      // Not started: step() ends it cancelled before its body runs. Running: the next
+      // park() delivers it, or, if the body returns first, the task ends cancelled.
       t.cancel_pending_ = true;
       break;
     case TaskBase::State::done:

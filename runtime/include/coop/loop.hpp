@@ -21,13 +21,19 @@
 // each on its own thread when it comes back. The loop knows nothing of thread pools.
 //
 // Cancellation, in the loop's terms (asyncio's Task.cancel and Task.__step):
-//   * parked (waiting): its Wait leaves its WaitList, abandons the operation (on_cancel)
-//     and the task is woken; its await_resume throws CancelledError.
+//   * parked (waiting): its Wait leaves its WaitList and abandons the operation
+//     (on_cancel); the task is woken and its await_resume throws CancelledError, unless
+//     on_cancel returns false (JoinAll: gather, wait_for), which wakes it itself once its
+//     cancelled children have finished.
 //   * woken, not resumed yet (ready): the CancelledError is thrown at the co_await it
 //     resumes from, and that Wait first gives back whatever the wake handed it (give_back:
-//     the lock to the next waiter, a queue item to the queue).
-//   * not started, or running: left pending; the next park() delivers it instead of
-//     suspending (a task that never started never runs its body).
+//     the lock to the next waiter, a queue item to the queue). Where that cannot be undone
+//     (give_back returns false), the wake stands and the cancel is left pending.
+//   * not started: step() ends it cancelled; its body never runs.
+//   * running, or left pending: the next park() delivers it instead of suspending; if the
+//     body returns first, the task ends cancelled.
+// A cancel() while one is already on its way merges into it: one CancelledError per
+// delivery, after which the task's awaits work again (its cleanup can await).
 //
 // Optimisations, labelled. A loop written only to be read would keep the ready queue in a
 // std::deque<TaskBase*>, time every step with steady_clock, and put park()/wake() in the
@@ -84,7 +90,8 @@ class Poller;
 // not run: `what` names the operation.
 [[noreturn]] void throw_foreign_loop(const std::string& what);
 
-// Notified when a task finishes (gather, wait_for and `co_await handle` use this).
+// Notified when a task finishes: asyncio's done callbacks. JoinAll uses them, for gather and
+// wait_for (one parked task, many children); `co_await handle` parks on joiners() instead.
 class DoneObserver : public ListNode {
  public:
   virtual void on_done(TaskBase& task) noexcept = 0;

@@ -10,9 +10,14 @@
 //   ThreadsafeCallback    the one way another thread reaches the loop (asyncio's
 //                         call_soon_threadsafe), counted as outside work while in flight
 //
-// Event, Lock, Queue, co_await on a TaskHandle and gather are written with these and nothing
-// else; so are sleep, to_thread and the sockets. Read sleep.hpp for the smallest Wait and
-// event.hpp for the smallest WaitList. The loop that drives them is in loop.hpp (this file
+// Event, Lock and Queue are written with these and nothing else; so are sleep, to_thread and
+// the sockets. `co_await handle` parks on the task's own WaitList of joiners, which the loop
+// wakes when the task finishes; gather (join_all.hpp) is one Wait, and each of its child
+// tasks tells it when it finishes through the loop's done callbacks (DoneObserver in
+// loop.hpp: asyncio's add_done_callback, which its gather uses too), since one parked task
+// waits on many children there. Read sleep.hpp for the smallest Wait and event.hpp for
+// the smallest WaitList (both come later in the reading order: this file is the interface
+// they are written against). The loop that drives them is in loop.hpp (this file
 // includes it at the end: the classes here are the interface, loop.hpp the machine).
 //
 // Everything here runs on the loop's thread, except ThreadsafeCallback::call_soon_threadsafe.
@@ -108,7 +113,8 @@ class Wait : private detail::ListNode {
   // await_suspend parked, then could not register after all (it is about to throw): undo
   // the park, so that the task is running again and the exception reaches its co_await.
   // Without it the loop would take the task for parked on a Wait that is about to be
-  // destroyed. Register what can fail before park() where you can; this is for the rest.
+  // destroyed. Check what can fail before park() where you can (to_thread checks that its
+  // pool is open); this is for what cannot be checked first (an allocation).
   void unpark() noexcept;
   // Makes the parked task ready to run. Call it once, after unregistering.
   void wake() noexcept;

@@ -149,7 +149,8 @@ class TaskHandle {
   // point. Returns false if it has already finished.
   bool cancel() { return state().cancel(); }
   bool done() const { return state().done(); }
-  // It ended with CancelledError (false if it caught the error and returned normally).
+  // It ended with CancelledError, or was abandoned by run() at shutdown (false if it caught
+  // the error and returned normally).
   bool cancelled() const {
     Outcome o = state().outcome();
     return o == Outcome::cancelled || o == Outcome::abandoned;
