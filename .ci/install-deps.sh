@@ -7,7 +7,7 @@
 #   sh .ci/install-deps.sh --compiler  print the C++ compiler coop should use, and exit
 #   sh .ci/install-deps.sh --ci        also install what CI needs beyond `make test`
 #                                      (clang-14 and LLVM's libc++ for the Clang and portable
-#                                      builds; the benchmark peers python3-uvloop,
+#                                      builds; g++-11, the oldest GCC supported; the benchmark peers python3-uvloop,
 #                                      libboost-dev, golang-go and nodejs)
 #
 # The Makefile runs it before the first build (make deps); CI runs it with --ci.
@@ -112,14 +112,18 @@ compiles '#include <CLI/CLI.hpp>\n' || pkg libcli11-dev cli11
 # The lesson tests check --trace-json output with Python (tests/lessons/check_trace_json.py)
 # and colour on a pseudo-terminal with `script` (util-linux; part of macOS).
 command -v python3 >/dev/null 2>&1 || pkg python3 python3
+# ccache: a rebuild after a small change, or a second checkout, reuses what was compiled
+# (CMakeLists.txt uses it where installed). Worth its 1 MB to a student who rebuilds often.
+command -v ccache >/dev/null 2>&1 || pkg ccache ccache
 command -v script >/dev/null 2>&1 || pkg bsdutils util-linux
 if [ "$mode" = ci ]; then
   command -v clang++-14 >/dev/null 2>&1 || add clang-14
+  # The oldest GCC coop supports, built and tested in CI (make check-gcc11).
+  command -v g++-11 >/dev/null 2>&1 || add g++-11
   # LLVM's libc++, the standard library a Mac has (make check-portable).
   [ -f /usr/lib/llvm-14/include/c++/v1/coroutine ] || add libc++-14-dev
   [ -f /usr/lib/llvm-14/include/cxxabi.h ] || add libc++abi-14-dev
   command -v ninja >/dev/null 2>&1 || add ninja-build
-  command -v ccache >/dev/null 2>&1 || add ccache  # CI's many build trees share compiles
   command -v git >/dev/null 2>&1 || add git
   # The peers `make bench` compares coop with (bench/compare.py skips a missing one):
   # Debian's python3 with uvloop, Boost's headers for Boost.Asio, Go, and Node.js.

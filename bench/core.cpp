@@ -343,7 +343,7 @@ int child_suspended(std::int64_t n) {
   SuspendedResult r = coop::run(suspended_main(n), make_options(sink, true));
   report_diagnostics("suspended", sink);
   fmt::print("rss_per_task={} frame_per_task={} frames_per_task={} record={}\n", r.rss_per_task, r.frame_per_task,
-             r.frames_per_task, sizeof(coop::detail::TaskState<void>));
+             r.frames_per_task, coop::task_record_size<void>);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // Exercise 01 — coroutines. Replace each exercise::todo(...) with your code; the hints in the
 // TODO comments get you started, `make exercise N=1` grades it, `make hint N=1` helps more.
-// Read exercises/01_coroutines.hpp first: it says what each part must do.
+// Read exercises/01_coroutines.hpp first: it says what each part must do, and which file of
+// the runtime to read before each part.
 #include "01_coroutines.hpp"
 
 #include "exercise.hpp"
@@ -48,6 +49,8 @@ coop::Clock::duration TimedSleep::await_resume() {
 }
 
 // ---- Parts 3 and 4: Latch --------------------------------------------------------------------
+// On the kernel: coop::Wait, WaitList and Timer (runtime/include/coop/lowlevel.hpp). Read
+// event.hpp first: its Waiter is the same shape as this one.
 
 void Latch::count_down() {
   // TODO: lower the count (not below 0); when it reaches 0, take every waiter off waiters_,
@@ -69,7 +72,7 @@ bool Latch::Waiter::await_ready() const {
 bool Latch::Waiter::await_suspend(std::coroutine_handle<> h) {
   // TODO: go through the loop's door: park(h) first (see sleep.hpp and event.hpp for what
   //       its result means), then join the latch's waiters_. Part 4: with a timeout_, also
-  //       set a timer (Loop::add_timer, Loop::deadline_after; coop::detail::Loop::current()).
+  //       set a timer (call_later, from coop::Timer: see lowlevel.hpp).
   (void)h;
   exercise::todo("Latch::Waiter::await_suspend");
 }
@@ -91,9 +94,9 @@ void Latch::Waiter::on_timer() noexcept {
 }
 
 bool Latch::Waiter::on_cancel() noexcept {
-  // TODO: the task is cancelled while parked here: stop waiting (leave the latch's list;
-  //       part 4: drop the timer too). Return true: the loop then wakes the task, and
-  //       await_resume throws CancelledError.
+  // TODO: the task is cancelled while parked here: stop waiting. The loop has already taken
+  //       it out of the latch's list (a WaitList is cancel-safe); part 4: drop the timer.
+  //       Return true: the loop then wakes the task, and await_resume throws CancelledError.
   return true;
 }
 

@@ -1,5 +1,13 @@
 // Exercise 01 — coroutines: write awaitables by hand (lesson 01).
 //
+// Two halves. Parts 1 and 2 need only the awaiter protocol (below) and coop::sleep: read
+// runtime/include/coop/sleep.hpp first, the smallest awaitable in coop. Parts 3 and 4
+// build on the public kernel, runtime/include/coop/lowlevel.hpp (Wait, WaitList, Timer):
+// read event.hpp first for part 3 (an Event is a Latch that opens at once), and sleep.hpp
+// again for part 4 (its awaiter is a Wait and a Timer, as your Waiter will be). Frame,
+// handle, promise, awaiter, suspension point, step, turn: docs/glossary.md says each in a
+// few lines.
+//
 // `co_await x` asks x three questions, in this order (lesson 01, step 2):
 //   await_ready()     Is the result already here? true: don't suspend at all, go straight
 //                     to await_resume.
@@ -8,12 +16,12 @@
 //   await_resume()    The task goes on: return the value of the co_await expression (or throw).
 //
 // In coop, whoever resumes a task is always the loop, and every wait goes through its one
-// door, coop::detail::Wait (runtime/include/coop/loop.hpp): park(h) in await_suspend, wake()
-// when the awaited thing happens, throw_if_interrupted() in await_resume. That is how the loop
-// can trace every suspension, cancel any wait and name every blocked task in a deadlock report.
-// An awaitable that keeps the handle for itself (and calls h.resume() later) is a UsageError:
+// door, coop::Wait (lowlevel.hpp): park(h) in await_suspend, wake() when the awaited thing
+// happens, throw_if_interrupted() in await_resume. That is how the loop can trace every
+// suspension, cancel any wait and name every blocked task in a deadlock report. An
+// awaitable that keeps the handle for itself (and calls h.resume() later) is a UsageError:
 // the loop sees a task that suspended without parking, which nothing would ever resume.
-// Read runtime/include/coop/sleep.hpp (the smallest Wait) and event.hpp before part 3.
+// Part 2 meets this door only through the SleepAwaiter it wraps; parts 3 and 4 use it.
 //
 // You write the member functions declared below (without a body) in
 // exercises/01_coroutines.cpp. The grader (tests/grading/01_coroutines.cpp) runs them under
@@ -66,7 +74,7 @@ class TimedSleep {
   coop::Clock::duration await_resume();
 
  private:
-  coop::detail::SleepAwaiter inner_;        // the sleep that does the waiting
+  coop::SleepAwaiter inner_;                // the sleep that does the waiting
   coop::Clock::time_point suspended_at_{};  // when the task suspended
 };
 
@@ -75,14 +83,14 @@ class TimedSleep {
 // until the count is 0, and does not suspend at all when it is 0 already. When the count
 // reaches 0, every waiting task is woken, in the order they started waiting.
 //
-// Its waits go through the loop's one door (Waiter derives from coop::detail::Wait), so the
+// Its waits go through the loop's one door (Waiter derives from coop::Wait), so the
 // loop knows about them: a task waiting on a Latch shows in the trace as suspended on
 // WaitKind::other, "Latch 'name'", and in a deadlock report; a waiting task that is cancelled
 // gets CancelledError from its co_await at once and stops waiting (the others wait on).
 //
 // Part 4. `bool opened = co_await latch.wait_for(timeout);` waits at most `timeout`: true if
 // the latch opened in time (at once if it was open), false when the time ran out first. The
-// same Waiter, with a timer too (it is a coop::detail::TimerNode, like sleep's awaiter):
+// same Waiter, with a timer too (it is a coop::Timer, like sleep's awaiter):
 // whichever comes first, the latch opening or the timer, wakes the task, and the other must
 // be unregistered.
 class Latch {
@@ -99,7 +107,7 @@ class Latch {
   std::size_t count() const noexcept { return count_; }
   const std::string& name() const noexcept { return name_; }
 
-  class Waiter final : public coop::detail::Wait, public coop::detail::ListNode, public coop::detail::TimerNode {
+  class Waiter final : public coop::Wait, public coop::Timer {
    public:
     // wait() makes one without a time limit, wait_for() one with `timeout`.
     Waiter(Latch& latch, std::optional<coop::Clock::duration> timeout) noexcept
@@ -131,7 +139,7 @@ class Latch {
  private:
   std::size_t count_;
   std::string name_;
-  coop::detail::IntrusiveList<Waiter> waiters_;  // parked tasks, in the order they arrived
+  coop::WaitList<Waiter> waiters_;  // parked tasks, in the order they arrived
 };
 
 }  // namespace ex01

@@ -57,7 +57,7 @@ Task<bool> lazy() {  // returns whether answer()'s body had started when the cal
 // An awaitable is any object with these three methods; co_await calls them in order.
 // This one wraps coop's sleep and says when each is called.
 struct LoudSleep {
-  coop::detail::SleepAwaiter inner;  // coop::sleep's awaiter does the real work
+  coop::SleepAwaiter inner;  // coop::sleep's awaiter does the real work
 
   bool await_ready() {  // "is the result already here?" true = don't suspend at all
     const bool ready = inner.await_ready();

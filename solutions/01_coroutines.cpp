@@ -63,10 +63,7 @@ bool Latch::Waiter::await_ready() const { return latch_.count_ == 0; }
 bool Latch::Waiter::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;
   latch_.waiters_.push_back(*this);
-  if (timeout_) {
-    coop::detail::Loop& loop = coop::detail::Loop::current("Latch::wait_for");
-    loop.add_timer(*this, loop.deadline_after(*timeout_));
-  }
+  if (timeout_) call_later(*timeout_);
   return true;
 }
 
@@ -80,23 +77,23 @@ bool Latch::Waiter::await_resume() const {
 // The latch opened (count_down already unlinked us): the timer, if any, is no longer
 // needed. Unregister everything, then wake, exactly once.
 void Latch::Waiter::opened() noexcept {
-  if (scheduled()) coop::detail::Loop::current_or_null()->remove_timer(*this);
+  cancel_timer();
   wake();
 }
 
 // The time ran out first (the loop took the timer off its heap before calling us): leave
 // the latch's list, so a later count_down() does not find us, note why, and wake.
 void Latch::Waiter::on_timer() noexcept {
-  ListNode::unlink();
+  leave_list();
   timed_out_ = true;
   wake();
 }
 
-// Cancelled while parked: abandon both registrations. Returning true has the loop wake the
-// task now; its await_resume throws CancelledError.
+// Cancelled while parked: abandon the timer (the loop has already taken us out of the latch's
+// WaitList). Returning true has the loop wake the task now; its await_resume throws
+// CancelledError.
 bool Latch::Waiter::on_cancel() noexcept {
-  ListNode::unlink();
-  if (scheduled()) coop::detail::Loop::current_or_null()->remove_timer(*this);
+  cancel_timer();
   return true;
 }
 

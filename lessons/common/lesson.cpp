@@ -206,10 +206,7 @@ std::string paint(std::string_view text, fmt::text_style style) {
   return g_settings.color ? fmt::format(style, "{}", text) : std::string(text);
 }
 
-coop::Clock::duration elapsed() {
-  coop::detail::Loop& loop = coop::detail::Loop::current("lesson::elapsed()");
-  return coop::now() - loop.start_time();
-}
+coop::Clock::duration elapsed() { return coop::elapsed(); }
 
 std::string secs(coop::Clock::duration d) { return format_seconds(d); }
 
@@ -228,7 +225,7 @@ std::optional<std::size_t> resident_anon_bytes() {
 
 void say_line(std::string text) {
   output_header();
-  if (coop::detail::Loop::current_or_null() != nullptr) {
+  if (coop::loop_running()) {
     g_said_at = elapsed();
     out(fmt::format("    {} {}\n", paint(stamp(g_said_at), styles::time), text));
   } else

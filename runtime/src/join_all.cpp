@@ -24,8 +24,12 @@ void JoinAll::add(TaskBase& child) {
 bool JoinAll::await_suspend(std::coroutine_handle<> h) {
   if (!park(h)) return false;  // a pending cancellation, and no child left to wait for
   if (deadline_ && !stopping_) {
-    Loop& loop = Loop::current("wait_for");
-    loop.add_timer(*this, *deadline_);
+    try {
+      call_at(*deadline_);  // can throw (std::bad_alloc from the timer heap)
+    } catch (...) {
+      unpark();
+      throw;
+    }
   }
   return true;
 }
@@ -40,14 +44,14 @@ void JoinAll::child_done(TaskBase& child) noexcept {
     stop_children();
   }
   if (remaining_ == 0) {
-    if (scheduled()) Loop::current_or_null()->remove_timer(*this);
+    cancel_timer();
     if (parked()) wake();
   }
 }
 
 void JoinAll::stop_children() noexcept {
   stopping_ = true;
-  if (scheduled()) Loop::current_or_null()->remove_timer(*this);
+  cancel_timer();
   for (std::size_t i = 0; i < size_; ++i)
     if (!watches_[i].child->done()) watches_[i].child->cancel();
 }

@@ -1,6 +1,8 @@
 // thread_pool.cpp — ThreadPool: a locked queue of jobs and the threads that take them.
 #include "coop/thread_pool.hpp"
 
+#include <algorithm>
+
 namespace coop {
 
 ThreadPool::ThreadPool(std::size_t threads) {
@@ -23,7 +25,7 @@ void ThreadPool::check_open() {
   if (stopping_) throw UsageError("a job was submitted to a ThreadPool that is being destroyed");
 }
 
-void ThreadPool::submit(std::unique_ptr<detail::Job> job) {
+void ThreadPool::submit(std::unique_ptr<detail::Job>&& job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) throw UsageError("a job was submitted to a ThreadPool that is being destroyed");
@@ -45,9 +47,28 @@ void ThreadPool::work() {
       jobs_.pop_front();
     }
     job->run();
-    detail::Loop* loop = job->loop;
-    loop->job_done(std::move(job));  // the last touch of the job on this thread
+    job.release()->call_soon_threadsafe();  // the last touch of the job on this thread
   }
 }
+
+ThreadPool& ThreadPool::default_pool() {
+  std::shared_ptr<void>& slot = detail::Loop::current("coop::to_thread()").default_executor();
+  if (!slot) {
+    std::size_t cores = std::thread::hardware_concurrency();
+    slot = std::make_shared<ThreadPool>(std::min<std::size_t>(32, (cores == 0 ? 1 : cores) + 4));
+  }
+  return *static_cast<ThreadPool*>(slot.get());
+}
+
+namespace detail {
+
+// Back on the loop thread: the job is the loop's again. Hand it to the task awaiting it;
+// a cancelled task stopped waiting, and then the result is dropped here.
+void Job::on_call() noexcept {
+  std::unique_ptr<Job> self(this);
+  if (ThreadWait* w = waiter) w->job_finished(std::move(self));
+}
+
+}  // namespace detail
 
 }  // namespace coop

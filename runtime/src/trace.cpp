@@ -65,7 +65,7 @@ std::uint64_t TaskInfo::id() const noexcept { return task_->id(); }
 const std::string& TaskInfo::name() const { return task_->name(); }
 Outcome TaskInfo::outcome() const noexcept { return task_->outcome(); }
 std::string TaskInfo::waiting_on() const {
-  const detail::Wait* w = task_->waiting_on();
+  const Wait* w = task_->waiting_on();
   return w != nullptr ? w->describe() : std::string();
 }
 
@@ -75,9 +75,9 @@ std::string WaitInfo::describe() const { return wait_->describe(); }
 // ---- the recorder --------------------------------------------------------------------------
 
 TraceEvent& TraceRecorder::add(TraceEvent::Kind kind, TaskInfo task) {
-  detail::Loop& loop = detail::Loop::current("TraceRecorder");
+  const Clock::duration at = elapsed();
   TraceEvent& e = events_.emplace_back();
-  e.at = loop.now() - loop.start_time();
+  e.at = at;
   e.kind = kind;
   e.task = task.id();
   e.task_name = task.name();

@@ -276,6 +276,50 @@ Task<std::vector<Record>> cancel_timed_waiter() {
   co_return log;
 }
 
+// A waiter that wakes must leave nothing registered behind it: whichever of the latch and the
+// timer woke it, the other is unregistered before wake(). A Timer's destructor cancels a timer
+// left set, and a waiter is normally destroyed right after it wakes (it lives in the co_await
+// expression), so a forgotten timer does no visible harm there. These waiters are named, so
+// they outlive their co_await, and the check reads scheduled() while they are still alive:
+// no destructor has had the chance to clean up.
+struct NamedWait {
+  bool opened = false;
+  bool timer_left = false;  // w.scheduled() right after the co_await returned or threw
+};
+
+Task<void> named_timed_waiter(ex01::Latch& latch, NamedWait& out, Duration limit) {
+  auto w = latch.wait_for(limit);
+  try {
+    out.opened = co_await w;
+  } catch (const coop::CancelledError&) {
+    out.timer_left = w.scheduled();
+    throw;  // stay cancelled: only look, don't swallow it
+  }
+  out.timer_left = w.scheduled();
+}
+
+// Opened by count_down at 50 ms, well before its 1 h limit.
+Task<NamedWait> opened_before_the_limit() {
+  ex01::Latch latch(1, "gate");
+  NamedWait r;
+  coop::TaskHandle<void> e = coop::create_task(named_timed_waiter(latch, r, 1h), "e");
+  co_await coop::sleep(50ms);
+  latch.count_down();
+  co_await e;
+  co_return r;
+}
+
+// Cancelled at 50 ms while parked in wait_for(1h).
+Task<NamedWait> cancelled_before_the_limit() {
+  ex01::Latch latch(1, "gate");
+  NamedWait r;
+  coop::TaskHandle<void> f = coop::create_task(named_timed_waiter(latch, r, 1h), "f");
+  co_await coop::sleep(50ms);
+  f.cancel();
+  co_await join_quietly(f);
+  co_return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -288,8 +332,11 @@ int main(int argc, char** argv) {
           "suspend\"?",
           "await_ready() returning true skips the suspension altogether; await_resume() then gives the value of the "
           "co_await. await_suspend is never called (returning false there would also mean \"don't suspend\").",
-          "bool await_ready() const { return true; }  bool await_suspend(std::coroutine_handle<>) const { return "
-          "false; }  int await_resume() const { return value_; }"},
+          "Each of the three is one line. The value is in the awaiter already (value_), so nothing has to happen "
+          "later and nothing needs to wait: await_ready() says so, await_resume() hands value_ out, and "
+          "await_suspend() gives the answer that means \"resume at once\" (its bool), in case it is ever asked: "
+          "the other answer would suspend the task with nobody to resume it. If awaiter, handle or suspension "
+          "point is the stumbling block: docs/glossary.md."},
          [] {
            grading::Run run;
            const ReadyResult r = run_traced(await_ready_many(), run);
@@ -317,8 +364,11 @@ int main(int argc, char** argv) {
           "Start the clock in await_suspend (not in the constructor: the TimedSleep may be made long before it is "
           "awaited). Return what inner_.await_suspend returns: it is false, without parking, when a cancellation is "
           "pending. Call inner_.await_resume() before measuring: it throws CancelledError when it must.",
-          "await_ready: return inner_.await_ready();  await_suspend: suspended_at_ = coop::now(); return "
-          "inner_.await_suspend(h);  await_resume: inner_.await_resume(); return coop::now() - suspended_at_;"},
+          "Let inner_ make every decision and add only the measuring. await_ready and await_suspend give inner_'s "
+          "answer unchanged (in await_suspend, after noting coop::now() in suspended_at_); await_resume calls "
+          "inner_'s first, so its CancelledError goes through, and only then returns coop::now() minus "
+          "suspended_at_. sleep(0) is not \"ready\": it suspends for one turn of the loop. Turn, step and "
+          "suspension point: docs/glossary.md."},
          [] {
            {
              grading::Run run;
@@ -400,14 +450,19 @@ int main(int argc, char** argv) {
       "parks on the loop (trace: other, \"Latch 'start'\") and is woken at 300 ms, in the order they came; an "
       "open latch does not suspend; a cancelled waiter stops waiting at once; a latch that never opens is named "
       "in the DeadlockError.",
-      {"Read event.hpp: coop::Event is built exactly like this, on coop::detail::Wait and an IntrusiveList.",
-       "await_ready: open already? await_suspend: if (!park(h)) return false; then push_back on the latch's "
-       "waiters_; return true. count_down: when the count reaches 0, pop_front each waiter and call its opened(), "
-       "which calls wake(). await_resume: throw_if_interrupted(). on_cancel: unlink from the list.",
-       "count_down(): if (count_ == 0) return; if (--count_ == 0) while (!waiters_.empty()) "
-       "waiters_.pop_front().opened();  await_ready(): return latch_.count_ == 0;  await_suspend(h): if "
-       "(!park(h)) return false; latch_.waiters_.push_back(*this); return true;  await_resume(): "
-       "throw_if_interrupted(); return true;  opened(): wake();  on_cancel(): ListNode::unlink(); return true;"},
+      {"Read event.hpp: coop::Event is built exactly like this, on coop::Wait and a coop::WaitList.",
+       "await_ready: is the count 0 already? await_suspend: go through the door first, park(h); when it refuses "
+       "(a cancel is pending) answer false and register nowhere; else join the latch's waiters_ (push_back) and "
+       "answer true. count_down: lower the count, never below 0; the call that reaches 0 takes the waiters out "
+       "of line, oldest first (pop_front), and tells each (opened(), which wakes it). await_resume: "
+       "throw_if_interrupted(), then the wait is over.",
+       "Lay Event's Waiter (event.hpp) beside yours: the same door, the same line; count_down at 0 is its set(), "
+       "with opened() in place of wake() so that part 4 has a place to drop the timer. What trips people: waking "
+       "is not resuming (wake() puts the task on the ready queue, the loop resumes it on a later turn: never "
+       "h.resume()); a waiter is out of line before it is woken (pop_front does that); and a cancel needs nothing "
+       "from on_cancel but its answer, true (the loop has already taken the waiter out of line, and wakes it). "
+       "The Waiter lives in the awaiting task's coroutine frame, which is why the list can point at it. Frame, "
+       "handle, turn, ready queue: docs/glossary.md."},
       [] {
         {
           grading::Run run;
@@ -460,14 +515,16 @@ int main(int argc, char** argv) {
           grading::check(run.finished_at("a") == 50ms,
                          "the cancelled waiter ended at " + secs(run.finished_at("a")) +
                              ", expected 50 ms, when it was cancelled",
-                         grading::Hint{"on_cancel must take the waiter off the latch's list and return true: the "
-                                       "loop then wakes it at once, with the cancel."});
+                         grading::Hint{"on_cancel must return true: the loop then wakes the cancelled task at once "
+                                       "(it has already taken the waiter out of the latch's line), and its "
+                                       "await_resume throws."});
           const std::vector<Record> want{{"b", true, 100ms}};
           grading::check(log == want, fmt::format("after one waiter was cancelled, the waiters went on as {}, "
                                                   "expected {}",
                                                   show(log), show(want)),
-                         grading::Hint{"A cancelled waiter must leave the latch's list in on_cancel (unlink it), so "
-                                       "count_down does not wake it a second time."});
+                         grading::Hint{"A cancelled waiter must not go on as if the latch had opened: its "
+                                       "await_resume calls throw_if_interrupted() before anything else, and "
+                                       "count_down wakes only the waiters still in line."});
           check_latch_wait(run, "b", "Latch 'gate'", 0ms, 100ms);
         }
         {
@@ -493,16 +550,19 @@ int main(int argc, char** argv) {
   g.part(grading::BuildsOn{3}, "Latch::wait_for: two ways to wake, one wake",
          "With Latch(1) opened at 300 ms: wait_for(100ms) gives false at 100 ms, wait_for(500ms) gives true at "
          "300 ms, wait() true at 300 ms; wait_for on an open latch gives true without suspending; a task cancelled "
-         "in wait_for(1h) ends at once.",
-         {"The Waiter is also a coop::detail::TimerNode, like sleep's awaiter: the loop calls on_timer() when the "
+         "in wait_for(1h) ends at once; a waiter that wakes leaves no timer set.",
+         {"The Waiter is also a coop::Timer, like sleep's awaiter: the loop calls on_timer() when the "
           "deadline passes. Either the latch or the timer wakes the task; the other must be unregistered.",
-          "In await_suspend, after park and push_back: if (timeout_) set a timer with loop.add_timer(*this, "
-          "loop.deadline_after(*timeout_)). on_timer: unlink from the list, timed_out_ = true, wake(). opened: remove "
-          "the timer if scheduled(), then wake(). await_resume: return !timed_out_.",
-          "wait_for: return Waiter(*this, timeout);  await_suspend adds: if (timeout_) { auto& loop = "
-          "coop::detail::Loop::current(\"Latch::wait_for\"); loop.add_timer(*this, loop.deadline_after(*timeout_)); }  "
-          "on_timer(): ListNode::unlink(); timed_out_ = true; wake();  opened() and on_cancel(): if (scheduled()) "
-          "coop::detail::Loop::current_or_null()->remove_timer(*this); ..."},
+          "wait_for makes a Waiter that carries the timeout; the timer is set in await_suspend, once parked and in "
+          "line (call_later), and only for a wait with a timeout_. Each way to wake unregisters the other before "
+          "wake(): on_timer leaves the latch's line (leave_list()) and notes that the time ran out (timed_out_); "
+          "opened drops the timer (cancel_timer()). await_resume answers whether the latch opened.",
+          "Follow one waiter from park(h) to its end; it ends exactly one of three ways, and each leaves one thing "
+          "registered that is yours to undo before the task is woken. The latch opens: count_down took it out of "
+          "line, the timer is still set. The time runs out: the loop took the timer off its heap, the waiter is "
+          "still in line. A cancel: the loop took it out of line, the timer is still set (on_cancel undoes it, then "
+          "answers true). sleep.hpp is the same pattern with only a timer: compare its on_timer and on_cancel with "
+          "yours. The timer fires at the start of a turn: docs/glossary.md."},
          [] {
            {
              grading::Run run;
@@ -533,13 +593,39 @@ int main(int argc, char** argv) {
                  fmt::format("a task cancelled during wait_for(1h) ended as {} and went on as {}; expected it to "
                              "end cancelled, at its co_await",
                              coop::to_string(run.outcome("d")), show(log)),
-                 grading::Hint{"on_cancel unlinks the waiter from the latch and removes its timer too (if "
-                                           "scheduled()): a timer left behind fires later for a waiter that is gone."});
+                 grading::Hint{"A cancel ends a wait_for as it ends a wait(): on_cancel drops the timer "
+                               "(cancel_timer()) and returns true, the loop wakes the task at once, and "
+                               "await_resume throws before it looks at timed_out_."});
              grading::check(run.finished_at("d") == 50ms,
                             "the cancelled task ended at " + secs(run.finished_at("d")) +
                                 ", expected 50 ms, when it was cancelled",
-                            grading::Hint{"on_cancel unlinks the waiter from the latch and removes its timer too (if "
-                                           "scheduled()): a timer left behind fires later for a waiter that is gone."});
+                            grading::Hint{"A cancel ends a wait_for as it ends a wait(): on_cancel drops the timer "
+                                          "(cancel_timer()) and returns true, the loop wakes the task at once, and "
+                                          "await_resume throws before it looks at timed_out_."});
+           }
+           {
+             grading::Run run;
+             const NamedWait r = run_traced(opened_before_the_limit(), run);
+             grading::check(r.opened, "a named wait_for(1h) opened by count_down at 50 ms gave false, expected true");
+             grading::check(!r.timer_left,
+                            "after `bool ok = co_await w;` with w = latch.wait_for(1h), opened by count_down at "
+                            "50 ms, w.scheduled() is still true: the waiter was woken with its 1 h timer still set",
+                            grading::Hint{"opened() must cancel_timer() before wake(): the latch woke the task, so the "
+                                          "timer has nothing left to do. Left set, it would fire later and call "
+                                          "on_timer() on a wait that is already over."});
+           }
+           {
+             grading::Run run;
+             const NamedWait r = run_traced(cancelled_before_the_limit(), run);
+             grading::check(run.outcome("f") == coop::Outcome::cancelled,
+                            fmt::format("a named wait_for(1h) cancelled at 50 ms ended as {}, expected cancelled",
+                                        coop::to_string(run.outcome("f"))));
+             grading::check(!r.timer_left,
+                            "after a named w = latch.wait_for(1h) was cancelled at 50 ms and its co_await threw "
+                            "CancelledError, w.scheduled() is still true: the cancelled wait kept its 1 h timer",
+                            grading::Hint{"on_cancel() must cancel_timer(): the task stops waiting, so the timer has "
+                                          "nothing left to do. (The latch's list needs nothing from you: the loop "
+                                          "takes a cancelled waiter out of its WaitList before on_cancel runs.)"});
            }
          });
 

@@ -41,7 +41,7 @@ T run_virtual(Task<T> main, std::vector<Diagnostic>* sink = nullptr, Tracer* tra
 }
 
 // Loop time since run() began (exact under virtual time).
-inline Clock::duration elapsed() { return now() - detail::Loop::current("elapsed()").start_time(); }
+using coop::elapsed;
 
 // How many diagnostics of one kind were given.
 inline std::size_t count(const std::vector<Diagnostic>& ds, Diagnostic::Kind kind) {

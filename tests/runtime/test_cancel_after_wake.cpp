@@ -46,6 +46,82 @@ TEST_CASE("a reader cancelled after put() handed it an item leaves the item in t
   }());
 }
 
+// Found by the stress test (seed 29684): the cancelled reader's item went back to the front
+// of the queue while the item put after it had already been handed to the next reader, so
+// that reader saw the producer's items in the wrong order (asyncio keeps them in the queue
+// until a reader runs, and a reader always gets the oldest).
+Task<std::vector<int>> get_two(Queue<int>& q) {
+  std::vector<int> got;
+  got.push_back(co_await q.get());
+  got.push_back(co_await q.get());
+  co_return got;
+}
+
+TEST_CASE("a reader cancelled after put() handed it an item: the readers after it still get the items in order") {
+  std::vector<int> got;
+  std::size_t left = 99;
+  run_virtual([&]() -> Task<void> {
+    Queue<int> q;
+    auto first = create_task(get_one(q), "first");
+    auto second = create_task(get_two(q), "second");
+    co_await sleep(0s);  // both park in get(), first in line first
+    co_await q.put(1);   // handed to first
+    co_await q.put(2);   // handed to second
+    first.cancel();      // first is ready, not resumed: 1 is given back
+    try {
+      co_await first;
+    } catch (const CancelledError&) {
+    }
+    co_await q.put(3);
+    got = co_await second;
+    left = q.size();
+  }());
+  CHECK(got == std::vector<int>{1, 2});  // not {2, 1}
+  CHECK(left == 1);                      // 3 waits in the queue
+}
+
+// The stress test's seed 29684 itself: a getter that came later took the newer item from
+// the queue while the older one was on its way to a reader; when that reader is cancelled,
+// the older item cannot go back (the later getter, parked again, would get it after the
+// newer one). The hand-over stands; the cancel lands at the reader's next co_await.
+TEST_CASE("a reader cancelled after a later reader overtook it keeps its item; the cancel lands next") {
+  std::vector<int> got;
+  std::string first_saw;
+  run_virtual([&]() -> Task<void> {
+    Queue<int> q;
+    auto first = create_task(
+        [](Queue<int>& q, std::string& saw) -> Task<void> {
+          int item = co_await q.get();
+          saw = "got " + std::to_string(item);
+          try {
+            co_await sleep(0s);
+          } catch (const CancelledError&) {
+            saw += ", then CancelledError at the next co_await";
+            throw;
+          }
+        }(q, first_saw),
+        "first");
+    co_await sleep(0s);  // first parks in get()
+    // Ready queue from here: second, the canceller, then first (woken by the put below).
+    auto second = create_task(get_two(q), "second");
+    auto canceller = create_task([](TaskHandle<void>& t) -> Task<void> {
+      t.cancel();  // first is ready, not resumed, and second overtook it
+      co_return;
+    }(first), "canceller");
+    co_await q.put(1);   // handed to first
+    co_await q.put(2);   // nobody parked: into the queue; second takes it at once, then parks
+    co_await canceller;
+    try {
+      co_await first;
+    } catch (const CancelledError&) {
+    }
+    co_await q.put(3);
+    got = co_await second;
+  }());
+  CHECK(first_saw == "got 1, then CancelledError at the next co_await");
+  CHECK(got == std::vector<int>{2, 3});  // never 1 after 2
+}
+
 TEST_CASE("a writer cancelled after get() made room for it never adds its item") {
   run_virtual([]() -> Task<void> {
     Queue<int> q(1);

@@ -560,7 +560,7 @@ Task<ManyResult> many_connections(std::size_t n) {
   r.connected = clients.size();
   co_await all_accepted.wait();
   co_await sleep(0ms);  // the last handlers take their first step, and park
-  r.parked_at_once = detail::Loop::current("test").poller().parked();
+  r.parked_at_once = outside_work_in_flight();
 
   // One round trip each, all at once; each ends with both sides closed.
   std::vector<Task<bool>> trips;
@@ -1091,7 +1091,7 @@ Task<ClosedUnder> close_under_parked_tasks(TcpListener& listener) {
   listener.close();
   r.reader = co_await reader;
   r.acceptor = co_await acceptor;
-  r.parked_after = detail::Loop::current("test").poller().parked();
+  r.parked_after = outside_work_in_flight();
   co_return r;
 }
 

@@ -207,7 +207,7 @@ struct Width {
 };
 Task<Width> default_pool_width() {
   Width w;
-  w.size = detail::Loop::current("default_pool_width").default_pool().size();
+  w.size = ThreadPool::default_pool().size();
   Concurrency c;
   std::vector<Task<void>> jobs;
   for (std::size_t i = 0; i < w.size + 2; ++i) jobs.push_back(in_default_pool(&c, static_cast<int>(w.size)));

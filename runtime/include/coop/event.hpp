@@ -10,8 +10,7 @@
 
 #include <string>
 
-#include "coop/detail/intrusive_list.hpp"
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
 
@@ -21,14 +20,12 @@ class Event {
   explicit Event(std::string name = {}) : name_(std::move(name)) {}
   Event(const Event&) = delete;  // parked tasks point at it
   Event& operator=(const Event&) = delete;
-  ~Event() {
-    while (!waiters_.empty()) waiters_.pop_front().orphan();  // see Wait::orphan
-  }
+  ~Event() { waiters_.orphan_all(); }  // see Wait::orphan
 
   void set() {
     affinity_.check_loop("Event::set()");
     set_ = true;
-    while (!waiters_.empty()) waiters_.pop_front().wake_up();
+    waiters_.wake_all();
   }
   void clear() {
     affinity_.check_loop("Event::clear()");
@@ -37,7 +34,7 @@ class Event {
   bool is_set() const noexcept { return set_; }
 
  private:
-  class Waiter final : public detail::Wait, public detail::ListNode {
+  class Waiter final : public Wait {
    public:
     explicit Waiter(Event& e) noexcept : Wait(WaitKind::event), event_(e) {}
     bool await_ready() const noexcept { return event_.set_; }
@@ -53,13 +50,8 @@ class Event {
       if (orphaned()) return "an Event destroyed while this task waited on it";
       return event_.name_.empty() ? std::string("Event.wait()") : "Event '" + event_.name_ + "'";
     }
-    void wake_up() noexcept { wake(); }  // set() happened (and unlinked us)
 
    private:
-    bool on_cancel() noexcept override {
-      ListNode::unlink();
-      return true;
-    }
     Event& event_;
   };
 
@@ -68,7 +60,7 @@ class Event {
   [[nodiscard]] Waiter wait() noexcept { return Waiter(*this); }
 
  private:
-  detail::IntrusiveList<Waiter> waiters_;  // parked tasks, in the order they arrived
+  WaitList<Waiter> waiters_;               // parked tasks, in the order they arrived
   std::string name_;                       // for reports ("Event 'ready'")
   detail::LoopAffinity affinity_;          // the loop it belongs to
   bool set_ = false;                       // the flag

@@ -57,7 +57,7 @@
 
 #include "coop/errors.hpp"
 #include "coop/frame_allocator.hpp"
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
 

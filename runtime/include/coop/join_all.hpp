@@ -15,11 +15,11 @@
 #include <optional>
 #include <string>
 
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop::detail {
 
-class JoinAll final : public Wait, private TimerNode {
+class JoinAll final : public Wait, private Timer {
  public:
   // A group of up to `capacity` children; with a deadline, the group gives up on them when
   // it passes (timed_out()).

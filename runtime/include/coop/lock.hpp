@@ -18,8 +18,7 @@
 #include <string>
 #include <utility>
 
-#include "coop/detail/intrusive_list.hpp"
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
 
@@ -33,7 +32,7 @@ class Lock {
   // UsageError (see Wait::orphan), and the Guard holding it becomes empty instead of
   // unlocking freed memory later.
   ~Lock() {
-    while (!waiters_.empty()) waiters_.pop_front().orphan();
+    waiters_.orphan_all();
     if (handed_to_ != nullptr) handed_to_->orphan();  // woken already: its co_await throws
     if (guard_ != nullptr) guard_->lock_ = nullptr;
     set_owner(nullptr);
@@ -69,7 +68,7 @@ class Lock {
   bool locked() const noexcept { return locked_; }
 
  private:
-  class Waiter final : public detail::Wait, public detail::ListNode {
+  class Waiter final : public Wait {
    public:
     explicit Waiter(Lock& l) noexcept : Wait(WaitKind::lock), lock_(l) {}
     bool await_ready() {
@@ -111,10 +110,6 @@ class Lock {
     }
 
    private:
-    bool on_cancel() noexcept override {
-      ListNode::unlink();
-      return true;
-    }
     // Cancelled after the lock was handed over, before resuming: pass it on.
     bool give_back() noexcept override {
       lock_.handed_to_ = nullptr;
@@ -145,7 +140,7 @@ class Lock {
     owner_ = t;
   }
 
-  detail::IntrusiveList<Waiter> waiters_;  // in the order they asked
+  WaitList<Waiter> waiters_;               // in the order they asked
   detail::TaskBase* owner_ = nullptr;      // the task holding it, for reports
   Guard* guard_ = nullptr;                 // the Guard holding it (there is at most one)
   Waiter* handed_to_ = nullptr;            // the waiter it was handed to, until that one

@@ -1,4 +1,4 @@
-// loop.hpp — the event loop, and the one door every suspension goes through.
+// loop.hpp — the event loop behind the kernel (lowlevel.hpp): tasks, turns, cancellation.
 //
 // asyncio's loop, in miniature. The loop owns three things:
 //   * the ready queue: tasks that can run now, in FIFO order;
@@ -11,27 +11,36 @@
 // it suspends again or finishes: code between two co_awaits runs without interruption,
 // because nothing else runs on this thread until the step returns.
 //
-// The one suspension mechanism. An awaitable that can make a task wait derives from
-// detail::Wait. In await_suspend it calls park(); when the thing it waits for happens, it
-// calls wake(). Because every wait passes through these two calls, the loop always knows
-// who waits for what: cancellation can abandon any wait, deadlock detection can name every
-// blocked task, and tracing sees every suspension. There is no other way to suspend.
+// The one suspension mechanism is the kernel's Wait (lowlevel.hpp): an awaitable parks the
+// task in await_suspend and wakes it when the thing it waits for happens. This file is the
+// other side of that door: what the loop does with a parked, woken or cancelled task.
+//
+// The outside world. Sockets wait in the poller (poller.hpp), which is also where the loop
+// sleeps. Other threads reach the loop only through ThreadsafeCallback (lowlevel.hpp): the
+// loop counts the callbacks in flight, so that waiting for one is not a deadlock, and runs
+// each on its own thread when it comes back. The loop knows nothing of thread pools.
 //
 // Cancellation, in the loop's terms (asyncio's Task.cancel and Task.__step):
-//   * parked (waiting): its Wait abandons the operation (on_cancel) and the task is woken;
-//     its await_resume throws CancelledError.
+//   * parked (waiting): its Wait leaves its WaitList and abandons the operation
+//     (on_cancel); the task is woken and its await_resume throws CancelledError, unless
+//     on_cancel returns false (JoinAll: gather, wait_for), which wakes it itself once its
+//     cancelled children have finished.
 //   * woken, not resumed yet (ready): the CancelledError is thrown at the co_await it
 //     resumes from, and that Wait first gives back whatever the wake handed it (give_back:
-//     the lock to the next waiter, a queue item to the queue).
-//   * not started, or running: left pending; the next park() delivers it instead of
-//     suspending (a task that never started never runs its body).
+//     the lock to the next waiter, a queue item to the queue). Where that cannot be undone
+//     (give_back returns false), the wake stands and the cancel is left pending.
+//   * not started: step() ends it cancelled; its body never runs.
+//   * running, or left pending: the next park() delivers it instead of suspending; if the
+//     body returns first, the task ends cancelled.
+// A cancel() while one is already on its way merges into it: one CancelledError per
+// delivery, after which the task's awaits work again (its cleanup can await).
 //
 // Optimisations, labelled. A loop written only to be read would keep the ready queue in a
 // std::deque<TaskBase*>, time every step with steady_clock, and put park()/wake() in the
 // .cpp file. This one links ready tasks through the records themselves (no allocation per
 // wake), times steps with the kernel's coarse clock (a few ns instead of ~30), and keeps
-// park()/wake() inline at the bottom of this file; bench/ measures what each buys. The
-// logic is the same.
+// park()/wake() (both halves: Loop's and Wait's) inline at the bottom of this file; bench/
+// measures what each buys. The logic is the same.
 #pragma once
 
 #include <chrono>
@@ -48,11 +57,10 @@
 #include "coop/detail/intrusive_list.hpp"
 #include "coop/errors.hpp"
 #include "coop/frame_allocator.hpp"
+#include "coop/lowlevel.hpp"
 #include "coop/trace.hpp"
 
 namespace coop {
-
-class ThreadPool;
 
 // How run() drives the loop.
 struct RunOptions {
@@ -74,22 +82,16 @@ struct RunOptions {
   std::function<void(const Diagnostic&)> on_diagnostic;
 };
 
-// The running loop's clock: virtual under RunOptions::virtual_time, else Clock::now().
-// Throws UsageError when no loop runs on this thread.
-Clock::time_point now();
-
 namespace detail {
 
-class Loop;
-class Wait;
-class Job;
 class Poller;
 
 // Throws the UsageError for an object (a task, Event, Lock, Queue) used where its loop does
 // not run: `what` names the operation.
 [[noreturn]] void throw_foreign_loop(const std::string& what);
 
-// Notified when a task finishes (gather, wait_for and `co_await handle` use this).
+// Notified when a task finishes: asyncio's done callbacks. JoinAll uses them, for gather and
+// wait_for (one parked task, many children); `co_await handle` parks on joiners() instead.
 class DoneObserver : public ListNode {
  public:
   virtual void on_done(TaskBase& task) noexcept = 0;
@@ -122,6 +124,8 @@ class TaskBase : public ListNode, public Pooled {
 
   // Tell `observer` when this task finishes (it is unlinked just before).
   void add_observer(DoneObserver& observer) noexcept { observers_.push_back(observer); }
+  // The tasks awaiting its handle (co_await handle): woken, all of them, when it finishes.
+  WaitList<>& joiners() noexcept { return joiners_; }
 
   // The exception has been looked at; the "never retrieved" report is off.
   void mark_retrieved() noexcept { retrieved_ = true; }
@@ -142,7 +146,7 @@ class TaskBase : public ListNode, public Pooled {
 
  private:
   friend class Loop;
-  friend class Wait;
+  friend class coop::Wait;
 
   // A task's life, one state at a time, and what wait_ means in each:
   //   created   in the ready queue; its body has not begun.            wait_ == null
@@ -152,7 +156,8 @@ class TaskBase : public ListNode, public Pooled {
   //             co_await of wait_ (whose await_resume runs first)
   //   done      finished (outcome_ != pending); off the live list.      wait_ == null
   // Transitions, all made by Loop: created -> running (step) or -> done (cancelled before
-  // it began); running -> waiting (park) or -> done (its body ended); waiting -> ready
+  // it began); running -> waiting (park; back to running if its await_suspend then fails:
+  // unpark) or -> done (its body ended); waiting -> ready
   // (wake); ready -> running (step); anything -> done when run() abandons it.
   // Cancellation invariant: at most one CancelledError is on its way. It is on its way when
   // cancel_pending_ is set, or when wait_ is set and wait_->cancelled_; the two never hold
@@ -165,121 +170,24 @@ class TaskBase : public ListNode, public Pooled {
   Loop* loop_ = nullptr;                       // the loop that runs it (set by spawn); it may be
                                                // cancelled or awaited only on that loop's thread
   TaskBase* next_ready_ = nullptr;             // the ready queue's link
-  IntrusiveList<DoneObserver> observers_;      // told when it finishes
+  IntrusiveList<DoneObserver> observers_;      // told when it finishes (gather, wait_for)
+  WaitList<> joiners_;                         // parked in co_await on its handle
   std::exception_ptr exception_;               // how it failed, or the CancelledError
   mutable std::unique_ptr<std::string> name_;  // made on first use when not given
   std::uint64_t id_ = 0;
   std::uint32_t refs_ = 1;                     // the loop's, until it finishes; +1 per handle
   State state_ = State::created;
   Outcome outcome_ = Outcome::pending;
-  bool cancel_pending_ = false;                // a cancel() for the next park() to deliver (it
+  // The five flags are bit-fields: one byte between them keeps the record within the
+  // pool's 128-byte class (labelled optimisation; plain bools read the same).
+  bool cancel_pending_ : 1 = false;            // a cancel() for the next park() to deliver (it
                                                // came while created or running, or its wake
                                                // handed over what cannot be given back)
-  bool cancel_delivered_ = false;              // a CancelledError was thrown into it: returning
+  bool cancel_delivered_ : 1 = false;          // a CancelledError was thrown into it: returning
                                                // normally afterwards swallows it (warned)
-  bool shutdown_cancelled_ = false;            // run() is winding down and cancelled it
-  bool retrieved_ = false;                     // someone looked at its exception
-  bool reported_ = false;                      // its exception was reported as unretrieved
-};
-
-// The base of every awaitable that can make a task wait: the one door to suspension.
-//
-// Protocol for a subclass (see sleep.hpp for the smallest one):
-//   await_suspend(h):  if (!park(h)) return false;   // a pending cancel is delivered here
-//                      ...register (link into a list, set a timer)...; return true;
-//   when it happens:   ...unregister...; wake();
-//   on_cancel():       unregister; return true (or false to wake() later yourself)
-//   give_back():       the task was woken (the operation completed) but is cancelled before
-//                      it resumed: return what the wake handed over (the lock, the item)
-//                      and return true; CancelledError is then thrown at this co_await.
-//                      Return false when it cannot be undone (bytes already read, a child's
-//                      result): the result stands and the cancel lands at the next co_await.
-//   await_resume():    throw_if_interrupted(); then produce the result
-//   destructor:        unregister if still registered (a frame can be destroyed while
-//                      parked, when run() abandons a task). Deriving from ListNode or
-//                      TimerNode does it for you; anything else you must undo yourself.
-// And the object a wait is registered with (an Event, a Lock) calls orphan() on its waiters
-// if it is destroyed while they wait, so they fail clearly instead of waiting forever.
-class Wait {
- public:
-  explicit Wait(WaitKind kind) noexcept : kind_(kind) {}
-  Wait(const Wait&) = delete;
-  Wait& operator=(const Wait&) = delete;
-
-  WaitKind kind() const noexcept { return kind_; }
-  // A short description for deadlock reports and traces.
-  virtual std::string describe() const;
-
-  // What this wait is registered with is being destroyed while a task waits on it (an
-  // Event or Lock that died before its waiters): wake the task; its co_await throws
-  // UsageError. Call it after unlinking.
-  void orphan() noexcept {
-    orphaned_ = true;
-    wake();
-  }
-
- protected:
-  ~Wait() = default;
-
-  // The task parked here is being cancelled: abandon the operation. Return true to have
-  // the task woken now (its await_resume throws CancelledError), or false if the wait will
-  // wake it later itself (gather, which first waits for its cancelled children).
-  virtual bool on_cancel() noexcept { return true; }
-
-  // The task was woken from this wait, and is cancelled before it resumed (asyncio throws
-  // the CancelledError into the await it resumes from; so do we). Give back what the wake
-  // handed over, so that nothing is lost or duplicated: Lock passes the lock on, Queue puts
-  // the item back at the front, or gives up the room it had reserved. Return true to have
-  // CancelledError thrown at this co_await; false if the hand-over cannot be undone, in
-  // which case the co_await completes normally and the cancel waits for the next one.
-  // Most waits hand over nothing that could be lost: the default gives back nothing.
-  virtual bool give_back() noexcept { return true; }
-
-  // Parks the running task on this wait, to be resumed at `h`. Returns false, and does not
-  // park, when a cancellation is pending: it is delivered at this co_await instead.
-  bool park(std::coroutine_handle<> h);
-  // Makes the parked task ready to run. Call it once, after unregistering.
-  void wake() noexcept;
-  // Whether a task is parked here now.
-  bool parked() const noexcept;
-  // In await_resume: throws CancelledError if the wait was cancelled, UsageError if it was
-  // orphaned; otherwise the wait completed and the result can be produced.
-  void throw_if_interrupted() const;
-  bool orphaned() const noexcept { return orphaned_; }
-  [[noreturn]] void throw_orphaned() const;
-  // The task that parked here (null before park()).
-  TaskBase* task() const noexcept { return task_; }
-
- private:
-  friend class Loop;
-  friend class Poller;  // wakes the socket waits it finished
-  TaskBase* task_ = nullptr;  // the task that parked here (set by park())
-  WaitKind kind_;
-  bool cancelled_ = false;    // cancel() reached the task here: await_resume throws CancelledError
-  bool orphaned_ = false;     // what it was registered with died: await_resume throws UsageError
-};
-
-// An entry in the loop's timer heap. The owner is told when the deadline passes.
-class TimerNode {
- public:
-  TimerNode() = default;
-  TimerNode(const TimerNode&) = delete;
-  TimerNode& operator=(const TimerNode&) = delete;
-
-  bool scheduled() const noexcept { return heap_index_ != kNotScheduled; }
-  Clock::time_point deadline() const noexcept { return deadline_; }
-
-  virtual void on_timer() noexcept = 0;
-
- protected:
-  ~TimerNode();
-
- private:
-  friend class Loop;
-  static constexpr std::size_t kNotScheduled = static_cast<std::size_t>(-1);
-  Clock::time_point deadline_{};
-  std::uint64_t seq_ = 0;                    // order of setting, to break deadline ties FIFO
-  std::size_t heap_index_ = kNotScheduled;  // position in the heap, for O(log n) removal
+  bool shutdown_cancelled_ : 1 = false;        // run() is winding down and cancelled it
+  bool retrieved_ : 1 = false;                 // someone looked at its exception
+  bool reported_ : 1 = false;                  // its exception was reported as unretrieved
 };
 
 class Loop {
@@ -320,18 +228,23 @@ class Loop {
   void spawn(TaskBase& task);
   bool cancel(TaskBase& task);
 
-  void add_timer(TimerNode& node, Clock::time_point deadline);
-  void remove_timer(TimerNode& node) noexcept;
+  void add_timer(Timer& timer, Clock::time_point deadline);
+  void remove_timer(Timer& timer) noexcept;
 
-  // The outside world: sockets wait in the poller (poller.hpp), blocking functions run on
-  // thread pools (thread_pool.hpp). While a socket wait is parked or a job is in flight,
+  // The outside world: sockets wait in the poller (poller.hpp); other threads call back
+  // through ThreadsafeCallback. While a socket wait is parked or a callback is in flight,
   // an empty ready queue with no timer means waiting for them, not a deadlock.
   Poller& poller() noexcept { return *poller_; }
-  ThreadPool& default_pool();  // to_thread's, made on first use
-  // Loop thread: send a job to a pool; it counts as in flight until it comes back.
-  void submit_job(ThreadPool& pool, std::unique_ptr<Job> job);
-  // Any thread (a pool's): the job has run; queue it for the loop and wake the loop.
-  void job_done(std::unique_ptr<Job> job) noexcept;
+  // Callbacks in flight plus socket waits parked (outside_work_in_flight(), lowlevel.hpp).
+  std::size_t outside_work() const noexcept;
+  // Loop thread: one more callback is in other hands (ThreadsafeCallback::mark_in_flight).
+  void outside_work_started() noexcept { ++outside_in_flight_; }
+  // Any thread: queue `callback` for the loop thread and wake the loop.
+  void call_soon_threadsafe(ThreadsafeCallback& callback) noexcept;
+  // Something that must live as long as this loop and go after the outside work in flight
+  // has come back: to_thread's default pool (thread_pool.cpp makes it on first use). The
+  // loop only keeps it; it does not know what it is.
+  std::shared_ptr<void>& default_executor() noexcept { return default_executor_; }
 
   // Runs until `main` finishes, then winds down (shutdown). Throws DeadlockError when main
   // can never finish, after winding down.
@@ -342,20 +255,20 @@ class Loop {
   void report(Diagnostic::Kind kind, const TaskBase& task, std::string message) noexcept;
 
  private:
-  friend class Wait;
+  friend class coop::Wait;
   friend class TaskBase;
 
   [[noreturn]] static void no_loop(const char* what);
   bool park(Wait& wait, std::coroutine_handle<> h);
+  void unpark(Wait& wait) noexcept;
   void wake(TaskBase& task) noexcept;
   void push_ready(TaskBase& task) noexcept;
   TaskBase* pop_ready() noexcept;
   bool run_once(Clock::time_point limit);
   bool idle(Clock::time_point limit);
-  bool outside_work() const noexcept;
   void poll_outside(std::optional<Clock::duration> timeout);
-  void collect_jobs() noexcept;
-  void wait_for_jobs() noexcept;
+  void run_callbacks() noexcept;
+  void wait_for_outside() noexcept;
   void fire_due_timers();
   void step(TaskBase& task);
   void finish(TaskBase& task, Outcome how);
@@ -365,7 +278,7 @@ class Loop {
   [[gnu::cold, gnu::noinline]] void report_slow_step(const TaskBase& task, std::int64_t ns);
   [[gnu::cold, gnu::noinline]] void report_swallowed(const TaskBase& task);
   std::string describe_deadlock() const;
-  static bool earlier(const TimerNode& a, const TimerNode& b) noexcept;
+  static bool earlier(const Timer& a, const Timer& b) noexcept;
   void heap_up(std::size_t i) noexcept;
   void heap_down(std::size_t i) noexcept;
 
@@ -381,16 +294,17 @@ class Loop {
   TaskBase* ready_head_ = nullptr;      // the ready queue: FIFO, linked through next_ready_
   TaskBase* ready_tail_ = nullptr;
   std::size_t ready_count_ = 0;
-  std::vector<TimerNode*> timers_;      // binary min-heap on (deadline, seq)
+  std::vector<Timer*> timers_;          // binary min-heap on (deadline, seq)
   std::uint64_t timer_seq_ = 0;
   IntrusiveList<TaskBase> live_;        // unfinished tasks
   IntrusiveList<TaskBase> failed_;      // finished with an unretrieved exception, still referenced
   std::uint64_t next_id_ = 1;
   std::unique_ptr<Poller> poller_;      // where the loop sleeps when nothing is ready
-  std::size_t jobs_in_flight_ = 0;      // submitted to a pool and not collected yet
-  std::mutex jobs_mutex_;               // guards jobs_done_, which pool threads fill
-  std::vector<std::unique_ptr<Job>> jobs_done_;
-  std::unique_ptr<ThreadPool> default_pool_;
+  std::size_t outside_in_flight_ = 0;   // callbacks marked in flight whose on_call has not run
+  std::mutex callbacks_mutex_;          // guards the callback queue, which other threads fill
+  ThreadsafeCallback* callbacks_head_ = nullptr;  // called back, not run yet: FIFO through next_
+  ThreadsafeCallback* callbacks_tail_ = nullptr;
+  std::shared_ptr<void> default_executor_;        // see default_executor()
   std::size_t shutdown_waiting_ = 0;    // tasks cancelled by shutdown that have not finished
   bool abandoning_ = false;             // destroying frames: wake() does nothing
   std::int64_t slow_step_ns_;           // options_.slow_step_warning, in ns; 0 = off
@@ -436,6 +350,15 @@ inline bool Loop::park(Wait& w, std::coroutine_handle<> h) {
   return true;
 }
 
+// waiting -> running again: the park is undone within the same step (Wait::unpark).
+inline void Loop::unpark(Wait& w) noexcept {
+  TaskBase* t = w.task_;
+  if (t == nullptr || t != running_ || t->wait_ != &w) return;
+  t->state_ = TaskBase::State::running;
+  t->wait_ = nullptr;
+  if (tracer_) tracer_->task_woken(TaskInfo(*t));
+}
+
 // waiting -> ready. wait_ stays: it is the co_await the task resumes from, where a cancel()
 // that comes before the task runs is thrown.
 inline void Loop::wake(TaskBase& t) noexcept {
@@ -443,24 +366,6 @@ inline void Loop::wake(TaskBase& t) noexcept {
   t.state_ = TaskBase::State::ready;
   push_ready(t);
   if (tracer_) tracer_->task_woken(TaskInfo(t));
-}
-
-inline bool Wait::park(std::coroutine_handle<> h) { return Loop::current("co_await").park(*this, h); }
-
-inline void Wait::wake() noexcept {
-  if (Loop* loop = Loop::current_or_null()) loop->wake(*task_);
-}
-
-inline bool Wait::parked() const noexcept {
-  return task_ != nullptr && task_->wait_ == this && task_->state_ == TaskBase::State::waiting;
-}
-
-inline void Wait::throw_if_interrupted() const {
-  if (cancelled_) {
-    task_->cancel_delivered_ = true;  // delivered: a later cancel() is a new one
-    throw CancelledError();
-  }
-  if (orphaned_) throw_orphaned();
 }
 
 inline bool TaskBase::cancel() {
@@ -496,4 +401,32 @@ class LoopAffinity {
 };
 
 }  // namespace detail
+
+// ---- the kernel's Wait, inline: the other half of park and wake ------------------------
+
+inline bool Wait::park(std::coroutine_handle<> h) { return detail::Loop::current("co_await").park(*this, h); }
+
+inline void Wait::unpark() noexcept {
+  if (detail::Loop* loop = detail::Loop::current_or_null()) loop->unpark(*this);
+}
+
+inline void Wait::wake() noexcept {
+  if (detail::Loop* loop = detail::Loop::current_or_null()) loop->wake(*task_);
+}
+
+inline bool Wait::parked() const noexcept {
+  return task_ != nullptr && task_->wait_ == this && task_->state_ == detail::TaskBase::State::waiting;
+}
+
+inline void Wait::throw_if_interrupted() const {
+  if (cancelled_) {
+    task_->cancel_delivered_ = true;  // delivered: a later cancel() is a new one
+    throw CancelledError();
+  }
+  if (orphaned_) throw_orphaned();
+}
+
+inline void ThreadsafeCallback::call_soon_threadsafe() noexcept { loop_->call_soon_threadsafe(*this); }
+
 }  // namespace coop
+

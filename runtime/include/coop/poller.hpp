@@ -26,7 +26,7 @@
 #include <optional>
 #include <vector>
 
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop::detail {
 

@@ -10,14 +10,17 @@
 // the first parked putter's item in (the putter is "admitted"). A task cancelled after such
 // a wake, before it resumed, gets CancelledError at that co_await and gives back what the
 // wake handed it (Wait::give_back), so nothing is lost or duplicated:
-//   * a getter's item goes to the next parked getter, or back to the FRONT of the queue
-//     (it was the oldest), order kept;
+//   * a getter's item goes to the next getter (one handed an item after it, else a parked
+//     one), or back to the FRONT of the queue (it was the oldest): order kept;
 //   * an admitted putter's item is taken out of the queue again: the put never happened,
 //     and the room goes to the next parked putter.
-// Two corners cannot be undone, and there the wake stands and the cancel lands at the
-// task's next co_await instead: the admitted item was already taken by a getter, or the
-// queue filled up again before a cancelled getter's item could go back (it would exceed
-// maxsize). So `wait_for(q.get(), d)` never loses an item, whenever the deadline falls.
+// Three corners cannot be undone, and there the wake stands and the cancel lands at the
+// task's next co_await instead: the admitted item was already taken by a getter; the queue
+// filled up again before a cancelled getter's item could go back (it would exceed
+// maxsize); or a getter that came later took a newer item meanwhile (the old one, given
+// back, could reach that getter after the newer one: each getter sees a producer's items
+// in the order they were put, as in asyncio). So `wait_for(q.get(), d)` never loses an
+// item, whenever the deadline falls.
 
 #pragma once
 
@@ -28,8 +31,7 @@
 #include <string>
 #include <utility>
 
-#include "coop/detail/intrusive_list.hpp"
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
 
@@ -44,10 +46,10 @@ class Queue {
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
   ~Queue() {  // tasks still waiting are woken with a UsageError (see Wait::orphan)
-    while (!getters_.empty()) getters_.pop_front().orphan();
-    while (!putters_.empty()) putters_.pop_front().orphan();
-    while (!handed_.empty()) handed_.pop_front().orphan();    // woken already: they throw
-    while (!admitted_.empty()) admitted_.pop_front().orphan();
+    getters_.orphan_all();
+    putters_.orphan_all();
+    handed_.orphan_all();  // woken already: they throw
+    admitted_.orphan_all();
   }
 
   std::size_t size() const noexcept { return items_.size(); }
@@ -56,13 +58,16 @@ class Queue {
   std::size_t maxsize() const noexcept { return maxsize_; }
 
  private:
-  class Getter final : public detail::Wait, public detail::ListNode {
+  class Getter final : public Wait {
    public:
     explicit Getter(Queue& q) noexcept : Wait(WaitKind::queue_get), queue_(q) {}
     bool await_ready() {
       queue_.affinity_.check_loop("Queue::get()");
       if (queue_.items_.empty()) return false;
       item_.emplace(queue_.pop_front());
+      // Taken past the items handed to getters that have not resumed: theirs are older, and
+      // one given back now would reach a getter after a newer one (see give_back).
+      queue_.handed_.for_each([](Getter& g) { g.overtaken_ = true; });
       queue_.admit_putters();
       return true;
     }
@@ -73,7 +78,7 @@ class Queue {
     }
     T await_resume() {
       throw_if_interrupted();
-      ListNode::unlink();  // off queue_.handed_, if an item was handed to us
+      leave_list();  // off queue_.handed_, if an item was handed to us
       return std::move(*item_);
     }
     std::string describe() const override {
@@ -86,24 +91,33 @@ class Queue {
     }
 
    private:
-    bool on_cancel() noexcept override {
-      ListNode::unlink();
-      return true;
-    }
-    // Cancelled after an item was handed to us: it goes back, to the next getter or to the
-    // front of the queue, unless the queue is full again (then we keep it: see the top).
+    // Cancelled after an item was handed to us: it goes back, unless the queue is full
+    // again (then we keep it: see the top). The getters handed items after ours have not
+    // resumed either (they were woken after us, so they run after us): ours, the oldest,
+    // goes to the first of them, theirs to the next, and the newest of those items goes to
+    // the next parked getter or to the front of the queue. So every getter still sees each
+    // producer's items in the order they were put, as in asyncio, where items wait in the
+    // queue until a getter runs.
+    // Nor when a getter that came later took a newer item meanwhile (overtaken_): ours,
+    // given back, could reach that getter after its newer one; the hand-over stands.
     bool give_back() noexcept override {
-      if (queue_.getters_.empty() && queue_.full()) return false;
-      ListNode::unlink();  // off queue_.handed_
+      if (overtaken_ || (queue_.getters_.empty() && queue_.full())) return false;
+      bool after_us = false;
+      queue_.handed_.for_each([&](Getter& later) {
+        if (after_us) std::swap(*item_, *later.item_);  // pass the older item down the line
+        after_us = after_us || &later == this;
+      });
+      leave_list();  // off queue_.handed_
       queue_.put_back(std::move(*item_));
       item_.reset();
       return true;
     }
     Queue& queue_;
-    std::optional<T> item_;  // the item, once taken or handed over
+    std::optional<T> item_;   // the item, once taken or handed over
+    bool overtaken_ = false;  // handed an item, and a later getter took a newer one since
   };
 
-  class Putter final : public detail::Wait, public detail::ListNode {
+  class Putter final : public Wait {
    public:
     Putter(Queue& q, T item) : Wait(WaitKind::queue_put), queue_(q), item_(std::move(item)) {}
     bool await_ready() {
@@ -123,7 +137,7 @@ class Queue {
     }
     void await_resume() {
       throw_if_interrupted();
-      ListNode::unlink();  // off queue_.admitted_, if we were admitted
+      leave_list();  // off queue_.admitted_, if we were admitted
     }
     std::string describe() const override {
       if (orphaned()) return "a Queue destroyed while this task waited on it";
@@ -138,15 +152,13 @@ class Queue {
 
    private:
     friend class Queue;
-    bool on_cancel() noexcept override {
-      ListNode::unlink();  // the item is never added
-      return true;
-    }
+    // (Cancelled while parked: the loop takes us out of putters_, and the item is never
+    // added. The default on_cancel does the rest.)
     // Cancelled after being admitted: take our item out again, and pass the room on. If a
     // getter took it already (we are off queue_.admitted_), the put stands.
     bool give_back() noexcept override {
-      if (!linked()) return false;
-      ListNode::unlink();
+      if (!in_list()) return false;
+      leave_list();
       queue_.erase_at(index_);
       queue_.admit_putters();
       return true;
@@ -163,7 +175,7 @@ class Queue {
     items_.pop_front();
     admitted_.for_each([](Putter& p) {
       if (p.index_ == 0)
-        p.ListNode::unlink();  // its item was just taken: that put can no longer be undone
+        p.leave_list();  // its item was just taken: that put can no longer be undone
       else
         --p.index_;
     });
@@ -204,10 +216,10 @@ class Queue {
  private:
   // Invariants: getters_ is empty unless items_ is; putters_ is empty unless full().
   std::deque<T> items_;
-  detail::IntrusiveList<Getter> getters_;  // parked on an empty queue, oldest first
-  detail::IntrusiveList<Putter> putters_;  // parked on a full queue, oldest first
-  detail::IntrusiveList<Getter> handed_;   // woken with an item, not resumed yet
-  detail::IntrusiveList<Putter> admitted_; // woken with their item in items_, not resumed yet
+  WaitList<Getter> getters_;  // parked on an empty queue, oldest first
+  WaitList<Putter> putters_;  // parked on a full queue, oldest first
+  WaitList<Getter> handed_;   // woken with an item, not resumed yet
+  WaitList<Putter> admitted_; // woken with their item in items_, not resumed yet
                                            // and the item not taken yet
   std::size_t maxsize_;                    // 0 = unbounded
   detail::LoopAffinity affinity_;          // the loop it belongs to

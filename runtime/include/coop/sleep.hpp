@@ -5,19 +5,19 @@
 // sets no timer: the task goes to the back of the ready queue and runs again on the next
 // turn of the loop, after everything that was already ready — a polite "let others run".
 //
-// Read this file as the worked example of the Wait protocol in loop.hpp.
+// Read this file as the worked example of the Wait protocol in lowlevel.hpp: a Wait that is
+// also a Timer.
 #pragma once
 
 #include <chrono>
 #include <cmath>
 #include <string>
 
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
-namespace detail {
 
-class SleepAwaiter final : public Wait, public TimerNode {
+class SleepAwaiter final : public Wait, public Timer {
  public:
   explicit SleepAwaiter(Clock::duration d) noexcept
       : Wait(d > Clock::duration::zero() ? WaitKind::sleep : WaitKind::yield), duration_(d) {}
@@ -28,8 +28,12 @@ class SleepAwaiter final : public Wait, public TimerNode {
     if (kind() == WaitKind::yield) {
       wake();  // back of the ready queue: runs next turn
     } else {
-      Loop& loop = Loop::current("coop::sleep");
-      loop.add_timer(*this, loop.deadline_after(duration_));
+      try {
+        call_later(duration_);  // can throw (std::bad_alloc from the timer heap)
+      } catch (...) {
+        unpark();  // not parked after all: the exception reaches the co_await
+        throw;
+      }
     }
     return true;
   }
@@ -43,19 +47,17 @@ class SleepAwaiter final : public Wait, public TimerNode {
  private:
   void on_timer() noexcept override { wake(); }
   bool on_cancel() noexcept override {
-    if (scheduled()) Loop::current_or_null()->remove_timer(*this);  // abandon the timer
+    cancel_timer();  // abandon the timer
     return true;
   }
 
   Clock::duration duration_;
 };
 
-}  // namespace detail
-
 // Suspend the calling task for `d` (on the loop's clock: virtual time leaps ahead).
-[[nodiscard]] inline detail::SleepAwaiter sleep(Clock::duration d) {
+[[nodiscard]] inline SleepAwaiter sleep(Clock::duration d) {
   detail::Loop::current("coop::sleep()");  // a clear error where no loop runs
-  return detail::SleepAwaiter(d);
+  return SleepAwaiter(d);
 }
 
 // The same for fractional durations, e.g. sleep(0.25s) with std::chrono_literals.
@@ -66,7 +68,7 @@ class SleepAwaiter final : public Wait, public TimerNode {
 // like any d <= 0; NaN is no duration at all and is a UsageError.
 template <class Rep, class Period>
   requires std::chrono::treat_as_floating_point_v<Rep>
-[[nodiscard]] detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) {
+[[nodiscard]] SleepAwaiter sleep(std::chrono::duration<Rep, Period> d) {
   using Exact = std::chrono::duration<long double, Clock::period>;
   const long double ticks = std::chrono::duration_cast<Exact>(d).count();
   if (std::isnan(ticks)) throw UsageError("coop::sleep(): the duration is NaN");

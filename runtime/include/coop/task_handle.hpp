@@ -23,7 +23,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 #include "coop/task.hpp"
 
 namespace coop {
@@ -90,7 +90,7 @@ class TaskState final : public TaskBase {
 // While parked it holds a reference to the record: the last TaskHandle may be dropped by
 // another task meanwhile, and await_resume still reads the result from it.
 template <class T>
-class JoinAwaiter final : public Wait, public DoneObserver {
+class JoinAwaiter final : public Wait {
  public:
   explicit JoinAwaiter(TaskState<T>& state) noexcept : Wait(WaitKind::task), state_(state) {}
   ~JoinAwaiter() {
@@ -106,7 +106,7 @@ class JoinAwaiter final : public Wait, public DoneObserver {
     if (Loop::current("co_await on a TaskHandle").running() == &state_)
       throw UsageError("task '" + state_.name() + "' awaits its own handle; it would wait for itself forever");
     if (!park(h)) return false;
-    state_.add_observer(*this);
+    state_.joiners().push_back(*this);  // woken, all of them, when the task finishes
     state_.add_ref();
     holds_ref_ = true;
     return true;
@@ -118,11 +118,7 @@ class JoinAwaiter final : public Wait, public DoneObserver {
   std::string describe() const override { return "task '" + state_.name() + "'"; }
 
  private:
-  void on_done(TaskBase&) noexcept override { wake(); }
-  bool on_cancel() noexcept override {
-    ListNode::unlink();  // stop watching; the awaited task runs on
-    return true;
-  }
+  // (Cancelled while parked: the loop takes us out of the joiners; the awaited task runs on.)
   TaskState<T>& state_;
   bool holds_ref_ = false;  // a reference taken while parked, dropped with the awaiter
 };
@@ -153,7 +149,8 @@ class TaskHandle {
   // point. Returns false if it has already finished.
   bool cancel() { return state().cancel(); }
   bool done() const { return state().done(); }
-  // It ended with CancelledError (false if it caught the error and returned normally).
+  // It ended with CancelledError, or was abandoned by run() at shutdown (false if it caught
+  // the error and returned normally).
   bool cancelled() const {
     Outcome o = state().outcome();
     return o == Outcome::cancelled || o == Outcome::abandoned;
@@ -187,6 +184,10 @@ class TaskHandle {
   explicit TaskHandle(detail::TaskState<T>* adopted) noexcept : state_(adopted) {}
   detail::TaskState<T>* state_ = nullptr;
 };
+
+// The bytes the loop keeps per task of type T beside its coroutine frame (for benchmarks).
+template <class T>
+inline constexpr std::size_t task_record_size = sizeof(detail::TaskState<T>);
 
 template <class T>
 TaskHandle<T> create_task(Task<T> task, std::string name) {

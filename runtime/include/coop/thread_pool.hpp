@@ -8,8 +8,9 @@
 //     auto rows = co_await coop::run_in_executor(db_pool, [&] { return db.query(q); });
 //
 // The awaiting task parks; the loop runs everyone else; the function runs on a pool
-// thread; when it returns (or throws), its outcome is handed back to the loop thread, the
-// loop is woken (poller.hpp) and the task resumes with the value (or the exception).
+// thread; when it returns (or throws), its outcome is handed back to the loop thread
+// through the loop's one door for other threads (ThreadsafeCallback, lowlevel.hpp), and the
+// task resumes with the value (or the exception).
 //
 // The atomicity of key point 8 stops at the thread boundary: the function runs at the
 // same time as the loop's tasks, so anything it shares with them needs a real mutex.
@@ -40,7 +41,7 @@
 #include <utility>
 #include <vector>
 
-#include "coop/loop.hpp"
+#include "coop/lowlevel.hpp"
 
 namespace coop {
 
@@ -48,13 +49,17 @@ namespace detail {
 
 class ThreadWait;
 
-// One call of a function on a pool thread, on its way there and back.
-class Job {
+// One call of a function on a pool thread, on its way there and back. Made on the loop's
+// thread; the pool thread runs it, then sends it back with call_soon_threadsafe(), and the
+// loop hands it to the task awaiting it (on_call), if one still does.
+class Job : public ThreadsafeCallback {
  public:
-  virtual ~Job() = default;
+  ~Job() override = default;
   virtual void run() noexcept = 0;  // on a pool thread: call the function, keep the outcome
-  Loop* loop = nullptr;             // where the outcome is sent back to
   ThreadWait* waiter = nullptr;     // loop thread only: who awaits it (null once nobody does)
+
+ private:
+  void on_call() noexcept override;  // back on the loop thread (thread_pool.cpp)
 };
 
 // What a task parks on while its job runs (WaitKind::thread).
@@ -85,8 +90,11 @@ class ThreadPool {
   // For the runtime: throws UsageError if the pool is being destroyed (checked before a
   // task parks, so that submit() does not fail after it).
   void check_open();
-  // For the runtime: queue a job (its loop is set).
-  void submit(std::unique_ptr<detail::Job> job);
+  // For the runtime: queue a job. If it throws, the job is still the caller's.
+  void submit(std::unique_ptr<detail::Job>&& job);
+  // For the runtime: the running loop's default pool (to_thread's), made on first use with
+  // min(32, cores + 4) threads, like Python's, and kept until that run() ends.
+  static ThreadPool& default_pool();
 
  private:
   void work();
@@ -146,13 +154,21 @@ class [[nodiscard]] ThreadAwaiter final : public ThreadWait {
   bool await_ready() const noexcept { return false; }
 
   bool await_suspend(std::coroutine_handle<> h) {
-    Loop& loop = Loop::current("coop::to_thread / run_in_executor");
-    ThreadPool& pool = pool_ != nullptr ? *pool_ : loop.default_pool();
+    ThreadPool& pool = pool_ != nullptr ? *pool_ : ThreadPool::default_pool();
     pool.check_open();           // what can fail, fails before the task parks
     if (!park(h)) return false;  // a pending cancellation: the job never starts
-    in_flight_ = job_.get();
-    in_flight_->waiter = this;
-    loop.submit_job(pool, std::move(job_));
+    Job* job = job_.get();
+    job->waiter = this;
+    job->mark_in_flight();  // the loop counts it until it is back
+    try {
+      pool.submit(std::move(job_));
+    } catch (...) {  // not queued after all (the pool began closing since check_open)
+      job->waiter = nullptr;
+      job_.release()->call_soon_threadsafe();  // comes back at once, uncounted, and is freed
+      unpark();  // the task runs on, and the exception reaches its co_await
+      throw;
+    }
+    in_flight_ = job;
     return true;  // not a single member is touched after this point until the loop wakes us
   }
 

@@ -22,9 +22,9 @@
 
 namespace coop {
 
+class Wait;
 namespace detail {
 class TaskBase;
-class Wait;
 }  // namespace detail
 
 // What a suspended task is waiting for.
@@ -40,7 +40,7 @@ enum class WaitKind : std::uint8_t {
   wait_for,   // wait_for's child, or its timeout
   io,         // a socket
   thread,     // a job on a thread pool
-  other,      // anything else built on detail::Wait
+  other,      // anything else built on coop::Wait (lowlevel.hpp)
 };
 std::string_view to_string(WaitKind kind) noexcept;
 
@@ -70,12 +70,12 @@ class TaskInfo {
 // A read-only view of what a task suspended on.
 class WaitInfo {
  public:
-  explicit WaitInfo(const detail::Wait& wait) noexcept : wait_(&wait) {}
+  explicit WaitInfo(const Wait& wait) noexcept : wait_(&wait) {}
   WaitKind kind() const noexcept;
   std::string describe() const;  // e.g. "sleep(250 ms)", "Event 'ready'", "task 'worker'"
 
  private:
-  const detail::Wait* wait_;
+  const Wait* wait_;
 };
 
 // Receives the loop's events. Override what you need; every hook runs on the loop thread,
