@@ -201,7 +201,8 @@ int main(int argc, char** argv) {
                     "A coroutine is a function that can suspend mid-run. Calling one returns a Task and "
                     "runs none of its body until the event loop drives it; `co_await` is the suspension "
                     "point, where control goes back to the loop until the awaited thing is done, and other "
-                    "coroutines run meanwhile."});
+                    "coroutines run meanwhile. The words this course uses for the parts (frame, handle, promise, awaiter, "
+                    "suspension point, step, turn) are explained on one page: docs/glossary.md."});
 
   l.step("Calling a coroutine runs nothing; co_await drives it",
          "answer() is a coroutine: its body contains co_await and co_return.\n"
