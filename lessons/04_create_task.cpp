@@ -305,8 +305,8 @@ int main(int argc, char** argv) {
            lesson::conclude("create_task returned after {} of real time, at {} on the loop's clock",
                             lesson::measured("{:.1f} µs", std::chrono::duration<double, std::micro>(took).count()),
                             lesson::figure(lesson::secs(trace[spawned].at)));
-           lesson::conclude("the loop's trace, in order: #{} heartbeat spawned, #{} main suspends on {}, #{} "
-                            "heartbeat's first step begins (at {})",
+           lesson::conclude("the loop's trace (--trace prints it), in order: #{} heartbeat spawned, #{} main suspends "
+                            "on {}, #{} heartbeat's first step begins (at {})",
                             spawned + 1, main_suspended + 1, trace[main_suspended].detail, first_beat + 1,
                             lesson::secs(trace[first_beat].at));
            // Every step of the heartbeat but the last was a beat; in the last, cancel() landed.
@@ -401,7 +401,7 @@ int main(int argc, char** argv) {
            if (main_suspended == std::string::npos || first_step == std::string::npos || finished == std::string::npos)
              return;
            lesson::conclude("`text` died at {}, when start_count() returned, before count_words ran a line "
-                            "(trace: #{} main suspends, #{} count_words' first step)",
+                            "(--trace's events #{} main suspends, #{} count_words' first step)",
                             lesson::figure(lesson::secs(c.text_gone_at)), main_suspended + 1, first_step + 1);
            lesson::conclude("count_words read its own copy at {} and counted {} words; through a reference it "
                             "would have read the dead string",

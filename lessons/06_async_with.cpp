@@ -443,7 +443,8 @@ int main(int argc, char** argv) {
              prev = t;
            }
            lesson::conclude("(2) the close was done when the scope ended (open: {}), but the heartbeat that ticks "
-                            "every 10 ms went {} without a tick: while the destructor blocked, no task ran",
+                            "every 10 ms went {} without a tick (up to its 10 ms period plus the 50 ms the destructor "
+                            "blocked): while the destructor blocked, no task ran",
                             c2.open, lesson::measured("{:.0f} ms", std::chrono::duration<double, std::milli>(gap).count()));
          });
   l.on_real_clock("a blocking call");
