@@ -250,8 +250,9 @@ int main(int argc, char** argv) {
          "A suspended coroutine keeps only its frame: the locals that live across a co_await,\n"
          "and where to resume. A task adds the loop's record of it (its name, its state, who\n"
          "waits for it). 100,000 tasks park on one Event; the growth of this process's memory\n"
-         "(RssAnon) counts both, coop's frame allocator the frames alone. A thread that blocks\n"
-         "keeps a whole stack instead (lesson 02 measures what that costs).",
+         "(RssAnon in /proc/self/status: its heap's pages actually in RAM) counts both, coop's\n"
+         "frame allocator the frames alone. A thread that blocks keeps a whole stack instead\n"
+         "(lesson 02 measures what that costs).",
          {"frame"}, [] {
            const int n = 100'000;
            // Making 100,000 tasks in one step takes longer than the slow-step warning's 100 ms

@@ -431,8 +431,8 @@ int main(int argc, char** argv) {
                             "CancelledError is not a std::exception, so only the catch-all swallowed it",
                             lesson::figure(std::to_string(seen.catch_all_runs)),
                             lesson::figure(std::to_string(seen.error_handler_runs)));
-           lesson::conclude("the runtime's warnings about it (lesson::last_diagnostics()): {} swallowed "
-                            "cancellation",
+           lesson::conclude("the runtime warned about it ({} swallowed cancellation warning, printed "
+                            "above as 'coop warning')",
                             lesson::figure(std::to_string(warnings)));
          });
 
