@@ -1,5 +1,5 @@
 // Exercise 01 — coroutines. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=1` grades it, `make hint N=1` helps more.
+// TODO comments get you started, `./coop run 1` grades it, `./coop hint 1` helps more.
 // Read exercises/01_coroutines.hpp first: it says what each part must do, and which file of
 // the runtime to read before each part.
 #include "01_coroutines.hpp"

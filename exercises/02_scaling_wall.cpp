@@ -1,5 +1,5 @@
 // Exercise 02 — scaling_wall. Replace each exercise::todo(...) with your code; the hints in
-// the TODO comments get you started, `make exercise N=2` grades it, `make hint N=2` helps more.
+// the TODO comments get you started, `./coop run 2` grades it, `./coop hint 2` helps more.
 // Read exercises/02_scaling_wall.hpp first: it says what each part must do.
 #include "02_scaling_wall.hpp"
 

@@ -1,5 +1,5 @@
 // Exercise 03 — gather. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=3` grades it, `make hint N=3` helps more.
+// TODO comments get you started, `./coop run 3` grades it, `./coop hint 3` helps more.
 #include "03_gather.hpp"
 
 #include "exercise.hpp"

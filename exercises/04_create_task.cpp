@@ -1,5 +1,5 @@
 // Exercise 04 — create_task. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=4` grades it, `make hint N=4` helps more.
+// TODO comments get you started, `./coop run 4` grades it, `./coop hint 4` helps more.
 #include "04_create_task.hpp"
 
 #include "exercise.hpp"

@@ -1,5 +1,5 @@
 // Exercise 05 — cancellation. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=5` grades it, `make hint N=5` helps more.
+// TODO comments get you started, `./coop run 5` grades it, `./coop hint 5` helps more.
 #include "05_cancellation.hpp"
 
 #include "exercise.hpp"

@@ -1,5 +1,5 @@
 // Exercise 06 — async with. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=6` grades it, `make hint N=6` helps more.
+// TODO comments get you started, `./coop run 6` grades it, `./coop hint 6` helps more.
 #include "06_async_with.hpp"
 
 #include "exercise.hpp"

@@ -1,5 +1,5 @@
 // Exercise 07 — async for. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=7` grades it, `make hint N=7` helps more.
+// TODO comments get you started, `./coop run 7` grades it, `./coop hint 7` helps more.
 #include "07_async_for.hpp"
 
 #include "exercise.hpp"

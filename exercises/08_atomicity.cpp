@@ -1,5 +1,5 @@
 // Exercise 08 — atomicity. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=8` grades it, `make hint N=8` helps more.
+// TODO comments get you started, `./coop run 8` grades it, `./coop hint 8` helps more.
 #include "08_atomicity.hpp"
 
 #include "exercise.hpp"

@@ -1,5 +1,5 @@
 // Exercise 09 — executor. Replace each exercise::todo(...) with your code; the hints in the
-// TODO comments get you started, `make exercise N=9` grades it, `make hint N=9` helps more.
+// TODO comments get you started, `./coop run 9` grades it, `./coop hint 9` helps more.
 #include "09_executor.hpp"
 
 #include "exercise.hpp"
