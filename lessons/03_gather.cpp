@@ -182,10 +182,13 @@ std::string sent_times(const Timed& t) {
 std::string sum_of_waits(const Timed& t, coop::Clock::duration& sum) {
   std::vector<std::string> parts;
   sum = {};
-  // The sum is of the parts as printed (whole ms), so that it adds up on the page:
-  // 0.300 + 0.100 + 0.201 = 0.601, even when the unrounded parts sum to 0.6016.
+  // Each part is the difference of the two times the log lines print (whole ms), and the
+  // sum is of the parts as printed, so that everything agrees on the page: lines at 0.401 s
+  // and 0.601 s give 0.200, and 0.300 + 0.101 + 0.200 = 0.601 (rounding each raw wait
+  // instead could print 0.201 beside lines 0.200 apart).
   for (const Reply& r : t.replies) {
-    const auto ms = std::chrono::round<std::chrono::milliseconds>(r.done_at - r.sent_at);
+    using std::chrono::milliseconds;
+    const auto ms = std::chrono::round<milliseconds>(r.done_at) - std::chrono::round<milliseconds>(r.sent_at);
     parts.push_back(fmt::format("{:.3f}", std::chrono::duration<double>(ms).count()));
     sum += ms;
   }
