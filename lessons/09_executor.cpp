@@ -248,6 +248,11 @@ Task<Costs::Cpu> cpu_chunks(std::size_t threads) {
   co_return Costs::Cpu{coop::now() - start, process_cpu_time() - cpu_start};
 }
 
+Clock::duration median(std::vector<Clock::duration> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 Task<Costs> measure_costs() {
   Costs c;
   coop::Event go;
@@ -263,14 +268,25 @@ Task<Costs> measure_costs() {
   go.set();
   while (waiting > 0) co_await coop::sleep(0ms);
 
-  Clock::time_point t = coop::now();
-  for (int i = 0; i < 10'000; ++i) co_await coop::sleep(0ms);
-  c.loop_turn = (coop::now() - t) / 10'000;
+  // Each cost is the median of batches: on a busy machine a batch in which this process
+  // was paused for a few ms reads far too high, and a median ignores it (one average of
+  // everything swung from 12 to 435 ns a turn between runs).
+  std::vector<Clock::duration> batches;
+  for (int b = 0; b < 21; ++b) {
+    const Clock::time_point t = coop::now();
+    for (int i = 0; i < 500; ++i) co_await coop::sleep(0ms);
+    batches.push_back((coop::now() - t) / 500);
+  }
+  c.loop_turn = median(batches);
 
   co_await coop::to_thread(nothing);  // the default pool's threads start on first use
-  t = coop::now();
-  for (int i = 0; i < 1'000; ++i) co_await coop::to_thread(nothing);
-  c.to_thread_trip = (coop::now() - t) / 1'000;
+  batches.clear();
+  for (int b = 0; b < 21; ++b) {
+    const Clock::time_point t = coop::now();
+    for (int i = 0; i < 50; ++i) co_await coop::to_thread(nothing);
+    batches.push_back((coop::now() - t) / 50);
+  }
+  c.to_thread_trip = median(batches);
 
   c.on_one = co_await cpu_chunks(1);
   c.on_four = co_await cpu_chunks(4);
