@@ -1020,7 +1020,7 @@ int main(int argc, char** argv) {
            lesson::say("side by side, from /proc/self/status:");
            print_costs_table(t, k);
            const TaskCost task = task_cost(k);
-           lesson::conclude("address space per connection: a thread reserves {}, a task takes {} ({}; its frame {}): {} less "
+           lesson::conclude("address space per connection: a thread reserves {}, a task costs {} ({}; its frame {}): {} less "
                             "(a reservation, mostly never touched; resident memory, like for like, is the next line)",
                             lesson::measured(bytes(t.per(&Usage::vm_size))), lesson::measured(bytes(task.bytes)),
                             lesson::measured(task.how), lesson::measured(bytes(k.frame_bytes / n)),
