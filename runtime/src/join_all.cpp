@@ -22,15 +22,10 @@ void JoinAll::add(TaskBase& child) {
 }
 
 bool JoinAll::await_suspend(std::coroutine_handle<> h) {
+  // The deadline is set first, because setting it can fail (the heap allocates); if park()
+  // refuses, on_cancel() has already removed it (stop_children).
+  if (deadline_ && !stopping_) call_at(*deadline_);
   if (!park(h)) return false;  // a pending cancellation, and no child left to wait for
-  if (deadline_ && !stopping_) {
-    try {
-      call_at(*deadline_);  // can throw (std::bad_alloc from the timer heap)
-    } catch (...) {
-      unpark();
-      throw;
-    }
-  }
   return true;
 }
 

@@ -56,7 +56,9 @@ bool loop_running() noexcept;
 // Protocol for a subclass (sleep.hpp is the smallest one):
 //   await_suspend(h):  if (!park(h)) return false;   // a pending cancel is delivered here
 //                      ...register (join a WaitList, call_later a Timer)...; return true;
-//                      (if registering throws: unpark(), then let it propagate)
+//                      What can fail goes before park() (sleep sets its timer first:
+//                      on_cancel removes it if park refuses); if something must come
+//                      after and throws: unpark(), then let it propagate.
 //   when it happens:   ...unregister...; wake();
 //   on_cancel():       unregister (a WaitList is left for you); return true, or false to
 //                      wake() later yourself (gather, waiting for its cancelled children)
@@ -113,8 +115,9 @@ class Wait : private detail::ListNode {
   // await_suspend parked, then could not register after all (it is about to throw): undo
   // the park, so that the task is running again and the exception reaches its co_await.
   // Without it the loop would take the task for parked on a Wait that is about to be
-  // destroyed. Check what can fail before park() where you can (to_thread checks that its
-  // pool is open); this is for what cannot be checked first (an allocation).
+  // destroyed. Do what can fail before park() where you can (sleep sets its timer first);
+  // this is for what must come after (to_thread hands its job to the pool only once parked,
+  // and the pool may have begun closing since it checked).
   void unpark() noexcept;
   // Makes the parked task ready to run. Call it once, after unregistering.
   void wake() noexcept;

@@ -24,17 +24,12 @@ class SleepAwaiter final : public Wait, public Timer {
   bool await_ready() const noexcept { return false; }  // even sleep(0) gives way once
 
   bool await_suspend(std::coroutine_handle<> h) {
+    // The timer is set before parking because setting it can fail (the heap allocates):
+    // what can fail comes first. It cannot fire yet (timers fire between steps), and if
+    // park() refuses, on_cancel below has already removed it.
+    if (kind() == WaitKind::sleep) call_later(duration_);
     if (!park(h)) return false;  // a pending cancellation lands here
-    if (kind() == WaitKind::yield) {
-      wake();  // back of the ready queue: runs next turn
-    } else {
-      try {
-        call_later(duration_);  // can throw (std::bad_alloc from the timer heap)
-      } catch (...) {
-        unpark();  // not parked after all: the exception reaches the co_await
-        throw;
-      }
-    }
+    if (kind() == WaitKind::yield) wake();  // back of the ready queue: runs next turn
     return true;
   }
 
